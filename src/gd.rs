@@ -1,0 +1,492 @@
+//! The Geometry Dash codec: message encodings, form bodies and response parsing for the
+//! four message endpoints (protocol.md section 6).
+//!
+//! Shared by the client (which sends the verification message), the server's bot (which
+//! reads its inbox) and the emulator (which answers both), so all three speak exactly the
+//! same format.
+
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use std::fmt;
+
+/// The public GD servers' database URL.
+pub const DEFAULT_GD_URL: &str = "https://www.boomlings.com/database";
+/// The `secret` every GD request carries.
+pub const SECRET: &str = "Wmfd2893gb7";
+/// `gameVersion` sent by client-side requests (GD 2.2).
+pub const GAME_VERSION: &str = "22";
+/// `binaryVersion` sent by client-side requests.
+pub const BINARY_VERSION: &str = "45";
+/// Key for the XOR cipher of message bodies.
+pub const BODY_XOR_KEY: &[u8] = b"14251";
+/// GD's own UI limit on subject length, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 35;
+/// GD's own UI limit on body length, in characters.
+pub const MAX_BODY_CHARS: usize = 200;
+/// Messages per page of `getGJMessages20.php`.
+pub const PAGE_SIZE: usize = 50;
+/// Messages per `deleteGJMessages20.php` request that every server accepts.
+pub const DELETE_BATCH: usize = 10;
+
+/// The endpoints, relative to the database URL.
+pub mod endpoint {
+    /// Send a private message.
+    pub const UPLOAD_MESSAGE: &str = "uploadGJMessage20.php";
+    /// List inbox or outbox.
+    pub const GET_MESSAGES: &str = "getGJMessages20.php";
+    /// Delete one or more messages.
+    pub const DELETE_MESSAGES: &str = "deleteGJMessages20.php";
+    /// Read one message with its body.
+    pub const DOWNLOAD_MESSAGE: &str = "downloadGJMessage20.php";
+}
+
+/// Why a GD answer is not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GdError {
+    /// `-1`: wrong credentials, messages disabled, recipient blocked us.
+    Rejected,
+    /// The CDN refused or failed: an HTML page, a 5xx, a rate-limit text.
+    Unavailable(String),
+    /// Text that is not in GD's format.
+    Malformed(String),
+    /// The request did not get an answer: connect, DNS, TLS, timeout.
+    Network(String),
+}
+
+impl fmt::Display for GdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GdError::Rejected => f.write_str("GD answered -1"),
+            GdError::Unavailable(m) => write!(f, "GD unavailable: {m}"),
+            GdError::Malformed(m) => write!(f, "malformed GD response: {m}"),
+            GdError::Network(m) => write!(f, "could not reach GD: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for GdError {}
+
+/// Encodes a subject: UTF-8, URL-safe base64 with padding.
+pub fn encode_subject(plain: &str) -> String {
+    URL_SAFE.encode(plain.as_bytes())
+}
+
+/// Decodes a subject; accepts both base64 alphabets, with or without padding.
+pub fn decode_subject(encoded: &str) -> Result<String, GdError> {
+    let bytes = decode_base64_lenient(encoded)?;
+    String::from_utf8(bytes).map_err(|_| GdError::Malformed("subject is not UTF-8".into()))
+}
+
+/// Encodes a body: UTF-8 XORed with [`BODY_XOR_KEY`], then URL-safe base64 with padding.
+pub fn encode_body(plain: &str) -> String {
+    URL_SAFE.encode(xor_cycle(plain.as_bytes()))
+}
+
+/// Decodes a body; accepts both base64 alphabets, with or without padding.
+pub fn decode_body(encoded: &str) -> Result<String, GdError> {
+    let bytes = xor_cycle(&decode_base64_lenient(encoded)?);
+    String::from_utf8(bytes).map_err(|_| GdError::Malformed("body is not UTF-8".into()))
+}
+
+fn xor_cycle(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .zip(BODY_XOR_KEY.iter().cycle())
+        .map(|(b, k)| b ^ k)
+        .collect()
+}
+
+fn decode_base64_lenient(encoded: &str) -> Result<Vec<u8>, GdError> {
+    let normalised: String = encoded
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    URL_SAFE_NO_PAD
+        .decode(normalised)
+        .map_err(|e| GdError::Malformed(format!("bad base64: {e}")))
+}
+
+/// Builds an `application/x-www-form-urlencoded` body.
+pub fn form_encode(fields: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        percent_encode_into(&mut out, k);
+        out.push('=');
+        percent_encode_into(&mut out, v);
+    }
+    out
+}
+
+fn percent_encode_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body. Malformed escapes are kept
+/// literally, as browsers do; invalid UTF-8 is replaced.
+pub fn form_decode(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() && hex_pair(bytes[i + 1], bytes[i + 2]).is_some() => {
+                out.extend(hex_pair(bytes[i + 1], bytes[i + 2]));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
+    let h = (hi as char).to_digit(16)?;
+    let l = (lo as char).to_digit(16)?;
+    Some((h * 16 + l) as u8)
+}
+
+/// Form fields of `uploadGJMessage20.php`, as the game sends them.
+pub fn upload_message_form(
+    account_id: u32,
+    gjp2: &str,
+    to_account_id: u32,
+    subject: &str,
+    body: &str,
+) -> String {
+    form_encode(&[
+        ("accountID", &account_id.to_string()),
+        ("gjp2", gjp2),
+        ("toAccountID", &to_account_id.to_string()),
+        ("subject", &encode_subject(subject)),
+        ("body", &encode_body(body)),
+        ("secret", SECRET),
+        ("gameVersion", GAME_VERSION),
+        ("binaryVersion", BINARY_VERSION),
+    ])
+}
+
+/// Form fields of `getGJMessages20.php`; `sent` lists the outbox.
+pub fn get_messages_form(account_id: u32, gjp2: &str, page: u32, sent: bool) -> String {
+    let mut fields = vec![
+        ("accountID", account_id.to_string()),
+        ("gjp2", gjp2.to_string()),
+        ("secret", SECRET.to_string()),
+        ("page", page.to_string()),
+    ];
+    if sent {
+        fields.push(("getSent", "1".to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    form_encode(&borrowed)
+}
+
+/// Form fields of `deleteGJMessages20.php` for up to [`DELETE_BATCH`] ids; `sender`
+/// deletes from the outbox.
+pub fn delete_messages_form(
+    account_id: u32,
+    gjp2: &str,
+    message_ids: &[u64],
+    sender: bool,
+) -> String {
+    let ids = message_ids
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut fields = vec![
+        ("accountID", account_id.to_string()),
+        ("gjp2", gjp2.to_string()),
+        ("secret", SECRET.to_string()),
+        ("messages", ids),
+    ];
+    if sender {
+        fields.push(("isSender", "1".to_string()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    form_encode(&borrowed)
+}
+
+/// Classifies a raw GD answer: the trimmed text when it is usable, otherwise why not.
+/// `-2` ("nothing") is returned as text: its meaning depends on the endpoint.
+pub fn check_response(http_status: u16, body: &str) -> Result<&str, GdError> {
+    let text = body.trim();
+    if text.starts_with('<') {
+        return Err(GdError::Unavailable(format!(
+            "the GD CDN answered an HTML page (HTTP {http_status}): rate limited or blocked"
+        )));
+    }
+    if http_status == 429 || text.starts_with("error code:") {
+        return Err(GdError::Unavailable(format!(
+            "the GD CDN rate-limited the request (HTTP {http_status})"
+        )));
+    }
+    if http_status >= 500 {
+        return Err(GdError::Unavailable(format!(
+            "GD answered HTTP {http_status}"
+        )));
+    }
+    if http_status != 200 {
+        return Err(GdError::Malformed(format!("unexpected HTTP {http_status}")));
+    }
+    if text == "-1" {
+        return Err(GdError::Rejected);
+    }
+    Ok(text)
+}
+
+/// One message of a `getGJMessages20.php` listing (or `downloadGJMessage20.php`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    /// Key 1.
+    pub id: u64,
+    /// Key 2: the other account (the sender, in an inbox).
+    pub account_id: u32,
+    /// Key 3: the other player's user id.
+    pub user_id: u32,
+    /// Key 4, decoded.
+    pub subject: String,
+    /// Key 5, decoded; only present in `downloadGJMessage20.php` answers.
+    pub body: Option<String>,
+    /// Key 6.
+    pub username: String,
+    /// Key 7, e.g. `19 seconds`.
+    pub age: String,
+    /// Key 8.
+    pub read: bool,
+    /// Key 9: this account sent it.
+    pub sent: bool,
+}
+
+/// The `#total:offset:page_size` footer of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageInfo {
+    /// Messages in the whole box.
+    pub total: u32,
+    /// Index of this page's first message.
+    pub offset: u32,
+    /// Messages per page.
+    pub page_size: u32,
+}
+
+impl PageInfo {
+    /// Whether a page follows this one.
+    pub fn has_more(&self) -> bool {
+        self.page_size > 0 && self.offset.saturating_add(self.page_size) < self.total
+    }
+}
+
+/// A parsed `getGJMessages20.php` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessagePage {
+    /// The messages, newest first.
+    pub messages: Vec<Message>,
+    /// The footer; all zero for an empty box.
+    pub page: PageInfo,
+}
+
+/// Parses a `getGJMessages20.php` answer (already through [`check_response`]); `-2` is an
+/// empty box.
+pub fn parse_message_page(text: &str) -> Result<MessagePage, GdError> {
+    let text = text.trim();
+    if text == "-2" {
+        return Ok(MessagePage::default());
+    }
+    let (list, footer) = text
+        .rsplit_once('#')
+        .ok_or_else(|| GdError::Malformed("listing without a #total:offset:size footer".into()))?;
+    let page = parse_footer(footer)?;
+    let messages = list
+        .split('|')
+        .filter(|m| !m.is_empty())
+        .map(parse_message)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MessagePage { messages, page })
+}
+
+fn parse_footer(footer: &str) -> Result<PageInfo, GdError> {
+    let bad = || GdError::Malformed(format!("bad page footer {footer:?}"));
+    let mut parts = footer.split(':').map(|p| p.trim().parse::<u32>());
+    let mut next = || parts.next().and_then(|r| r.ok()).ok_or_else(bad);
+    Ok(PageInfo {
+        total: next()?,
+        offset: next()?,
+        page_size: next()?,
+    })
+}
+
+/// Parses one `key:value:key:value…` message object.
+pub fn parse_message(text: &str) -> Result<Message, GdError> {
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    if parts.len() % 2 != 0 {
+        return Err(GdError::Malformed("odd number of key/value parts".into()));
+    }
+    let mut m = Message::default();
+    let mut has_id = false;
+    for kv in parts.chunks_exact(2) {
+        let (key, value) = (kv[0], kv[1]);
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| GdError::Malformed(format!("key {key}: {v:?} is not a number")))
+        };
+        match key {
+            "1" => {
+                m.id = num(value)?;
+                has_id = true;
+            }
+            "2" => m.account_id = to_u32(num(value)?)?,
+            "3" => m.user_id = to_u32(num(value)?)?,
+            "4" => m.subject = decode_subject(value)?,
+            "5" => m.body = Some(decode_body(value)?),
+            "6" => m.username = value.to_string(),
+            "7" => m.age = value.to_string(),
+            "8" => m.read = value == "1",
+            "9" => m.sent = value == "1",
+            _ => {} // GD adds keys over time; unknown ones are not an error.
+        }
+    }
+    if !has_id {
+        return Err(GdError::Malformed("message without an id (key 1)".into()));
+    }
+    Ok(m)
+}
+
+fn to_u32(v: u64) -> Result<u32, GdError> {
+    u32::try_from(v).map_err(|_| GdError::Malformed(format!("{v} is out of range")))
+}
+
+/// Formats one message object as GD does (the emulator's side of [`parse_message`]).
+pub fn format_message(m: &Message) -> String {
+    let mut out = format!(
+        "6:{}:3:{}:2:{}:1:{}:4:{}:8:{}:9:{}:7:{}",
+        m.username,
+        m.user_id,
+        m.account_id,
+        m.id,
+        encode_subject(&m.subject),
+        u8::from(m.read),
+        u8::from(m.sent),
+        m.age
+    );
+    if let Some(body) = &m.body {
+        out.push_str(":5:");
+        out.push_str(&encode_body(body));
+    }
+    out
+}
+
+/// Formats a listing page as GD does (the emulator's side of [`parse_message_page`]);
+/// an empty page is `-2`.
+pub fn format_message_page(page: &MessagePage) -> String {
+    if page.messages.is_empty() {
+        return "-2".to_string();
+    }
+    let list: Vec<String> = page.messages.iter().map(format_message).collect();
+    format!(
+        "{}#{}:{}:{}",
+        list.join("|"),
+        page.page.total,
+        page.page.offset,
+        page.page.page_size
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_round_trips_reserved_characters() {
+        let body = form_encode(&[("subject", "a b&c=d/é"), ("x", "")]);
+        assert_eq!(body, "subject=a+b%26c%3Dd%2F%C3%A9&x=");
+        assert_eq!(
+            form_decode(&body),
+            vec![
+                ("subject".to_string(), "a b&c=d/é".to_string()),
+                ("x".to_string(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_percent_escape_is_kept_literally() {
+        assert_eq!(form_decode("a=%zz%4"), vec![("a".into(), "%zz%4".into())]);
+    }
+
+    #[test]
+    fn html_and_server_errors_are_unavailable() {
+        assert!(matches!(
+            check_response(200, "<!DOCTYPE html><title>rate limited</title>"),
+            Err(GdError::Unavailable(_))
+        ));
+        assert!(matches!(
+            check_response(503, "1"),
+            Err(GdError::Unavailable(_))
+        ));
+        assert!(matches!(
+            check_response(200, "error code: 1015"),
+            Err(GdError::Unavailable(_))
+        ));
+        assert_eq!(check_response(200, " -1\n"), Err(GdError::Rejected));
+        assert_eq!(check_response(200, "1"), Ok("1"));
+    }
+
+    #[test]
+    fn garbage_listing_is_malformed() {
+        assert!(parse_message_page("hello world").is_err());
+        assert!(parse_message_page("1:x#1:0:50").is_err());
+        assert!(parse_message_page("1:5:4:!!!#1:0:50").is_err());
+        assert_eq!(parse_message_page("-2"), Ok(MessagePage::default()));
+    }
+
+    #[test]
+    fn formatted_page_parses_back() {
+        let page = MessagePage {
+            messages: vec![Message {
+                id: 7,
+                account_id: 42,
+                user_id: 9,
+                subject: "auth-abc".into(),
+                body: None,
+                username: "Player".into(),
+                age: "1 second".into(),
+                read: false,
+                sent: false,
+            }],
+            page: PageInfo {
+                total: 1,
+                offset: 0,
+                page_size: 50,
+            },
+        };
+        assert_eq!(parse_message_page(&format_message_page(&page)), Ok(page));
+    }
+}

@@ -1,0 +1,89 @@
+//! Requests to a GD database server (the real one, a GDPS, or the emulator), shared by the
+//! client library (sending and cleaning up the verification message) and the server's bot
+//! (reading and emptying its inbox).
+
+use crate::gd::{self, GdError, MessagePage, endpoint};
+use crate::http::Http;
+use crate::protocol::join_url;
+
+/// A GD database URL plus the transport to reach it.
+#[derive(Debug, Clone)]
+pub struct GdClient {
+    http: Http,
+    database_url: String,
+}
+
+impl GdClient {
+    /// `database_url` is e.g. `https://www.boomlings.com/database`.
+    pub fn new(http: Http, database_url: &str) -> Self {
+        GdClient {
+            http,
+            database_url: database_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The database URL requests go to.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    fn post(&self, endpoint: &str, form: &str) -> Result<String, GdError> {
+        let url = join_url(&self.database_url, endpoint);
+        let response = self
+            .http
+            .post_form(&url, form)
+            .map_err(|e| GdError::Network(e.0))?;
+        gd::check_response(response.status, &response.body).map(str::to_string)
+    }
+
+    /// Sends a private message from `account_id` (authenticated by `gjp2`).
+    pub fn upload_message(
+        &self,
+        account_id: u32,
+        gjp2: &str,
+        to_account_id: u32,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), GdError> {
+        let form = gd::upload_message_form(account_id, gjp2, to_account_id, subject, body);
+        expect_one(&self.post(endpoint::UPLOAD_MESSAGE, &form)?)
+    }
+
+    /// Lists one page (from 0) of the inbox, or the outbox when `sent`.
+    pub fn get_messages(
+        &self,
+        account_id: u32,
+        gjp2: &str,
+        page: u32,
+        sent: bool,
+    ) -> Result<MessagePage, GdError> {
+        let form = gd::get_messages_form(account_id, gjp2, page, sent);
+        gd::parse_message_page(&self.post(endpoint::GET_MESSAGES, &form)?)
+    }
+
+    /// Deletes messages, [`gd::DELETE_BATCH`] per request; `sender` deletes from the outbox.
+    pub fn delete_messages(
+        &self,
+        account_id: u32,
+        gjp2: &str,
+        message_ids: &[u64],
+        sender: bool,
+    ) -> Result<(), GdError> {
+        for batch in message_ids.chunks(gd::DELETE_BATCH) {
+            let form = gd::delete_messages_form(account_id, gjp2, batch, sender);
+            expect_one(&self.post(endpoint::DELETE_MESSAGES, &form)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn expect_one(text: &str) -> Result<(), GdError> {
+    if text == "1" {
+        Ok(())
+    } else {
+        Err(GdError::Malformed(format!(
+            "expected 1, got {:?}",
+            crate::protocol::truncate(text, 40)
+        )))
+    }
+}
