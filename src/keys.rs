@@ -4,14 +4,16 @@
 use crate::error::{Error, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use ring::signature::{
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
+use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
-use sha2::Sha256;
+use std::sync::Arc;
 
 /// Size of keys the library generates.
 pub const GENERATED_KEY_BITS: usize = 2048;
@@ -25,7 +27,8 @@ const MAX_PEM_BYTES: usize = 16 * 1024;
 /// A device's private key. Never leaves the device.
 #[derive(Clone)]
 pub struct DeviceKey {
-    signing: SigningKey<Sha256>,
+    // ring signs (fast, constant time); the rsa crate generates and encodes.
+    signing: Arc<RsaKeyPair>,
     private: RsaPrivateKey,
 }
 
@@ -40,14 +43,19 @@ impl DeviceKey {
     pub fn generate() -> Result<Self> {
         let private = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, GENERATED_KEY_BITS)
             .map_err(|e| Error::Crypto(format!("key generation failed: {e}")))?;
-        Ok(Self::from_private(private))
+        Self::from_private(private)
     }
 
-    fn from_private(private: RsaPrivateKey) -> Self {
-        DeviceKey {
-            signing: SigningKey::new(private.clone()),
+    fn from_private(private: RsaPrivateKey) -> Result<Self> {
+        let der = private
+            .to_pkcs8_der()
+            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding failed: {e}")))?;
+        let signing = RsaKeyPair::from_pkcs8(der.as_bytes())
+            .map_err(|e| Error::Crypto(format!("unusable RSA key: {e}")))?;
+        Ok(DeviceKey {
+            signing: Arc::new(signing),
             private,
-        }
+        })
     }
 
     /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
@@ -57,7 +65,7 @@ impl DeviceKey {
             Error::InvalidArgument(format!("not an RSA PKCS#8 PEM private key: {e}"))
         })?;
         check_bits(private.size() * 8).map_err(Error::InvalidArgument)?;
-        Ok(Self::from_private(private))
+        Self::from_private(private)
     }
 
     /// The key as PKCS#8 PEM, for the device's save file.
@@ -77,18 +85,27 @@ impl DeviceKey {
     }
 
     /// Standard base64 (padded) RSASSA-PKCS1-v1_5/SHA-256 signature of the ASCII decimal
-    /// `timestamp_ms`. Deterministic.
-    pub fn sign_nonce(&self, timestamp_ms: i64) -> String {
+    /// `timestamp_ms`. Deterministic (the randomness only blinds the computation).
+    pub fn sign_nonce(&self, timestamp_ms: i64) -> Result<String> {
         let message = crate::protocol::NonceHeader::signed_message(timestamp_ms);
-        let signature: Signature = self.signing.sign(message.as_bytes());
-        STANDARD.encode(signature.to_bytes())
+        let mut signature = vec![0u8; self.signing.public().modulus_len()];
+        self.signing
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                message.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| Error::Crypto("RSA signing failed".into()))?;
+        Ok(STANDARD.encode(signature))
     }
 }
 
 /// A device's public key, as the server stores it.
 #[derive(Debug, Clone)]
 pub struct DevicePublicKey {
-    verifying: VerifyingKey<Sha256>,
+    // PKCS#1 DER, the form ring verifies with.
+    verifying: UnparsedPublicKey<Vec<u8>>,
     public: RsaPublicKey,
 }
 
@@ -99,8 +116,11 @@ impl DevicePublicKey {
         let public = RsaPublicKey::from_public_key_pem(pem.trim())
             .map_err(|e| format!("public_key is not an RSA SPKI PEM key: {e}"))?;
         check_bits(public.size() * 8)?;
+        let der = public
+            .to_pkcs1_der()
+            .map_err(|e| format!("public_key cannot be encoded: {e}"))?;
         Ok(DevicePublicKey {
-            verifying: VerifyingKey::new(public.clone()),
+            verifying: UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der.into_vec()),
             public,
         })
     }
@@ -119,10 +139,7 @@ impl DevicePublicKey {
 
     /// Whether `signature_b64` is this key's signature of `timestamp_ms`.
     pub fn verify_nonce(&self, timestamp_ms: i64, signature_b64: &str) -> bool {
-        let Ok(bytes) = STANDARD.decode(signature_b64.trim()) else {
-            return false;
-        };
-        let Ok(signature) = Signature::try_from(bytes.as_slice()) else {
+        let Ok(signature) = STANDARD.decode(signature_b64.trim()) else {
             return false;
         };
         let message = crate::protocol::NonceHeader::signed_message(timestamp_ms);
