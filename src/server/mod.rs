@@ -312,6 +312,13 @@ impl ServerHandle {
         }
     }
 
+    /// Changes the delay the emulator adds to every request; no effect with real GD.
+    pub fn set_gd_latency(&self, latency: Duration) {
+        if let Some(emulator) = &self.emulator {
+            emulator.set_latency(latency);
+        }
+    }
+
     /// Stops the listener and the bot and waits for their threads.
     pub fn shutdown(mut self) {
         self.stop();
