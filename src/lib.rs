@@ -17,5 +17,7 @@ pub mod gd_client;
 pub mod http;
 pub mod keys;
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{Error, Result};
