@@ -274,7 +274,7 @@ fn bad_signature_is_rejected() {
         "Nonce {} {} {}",
         device.device,
         ts + 1,
-        device.key.sign_nonce(ts)
+        device.key.sign_nonce(ts).expect("signs")
     );
     expect_rejection(
         api.get("client/me", Some(&moved)),

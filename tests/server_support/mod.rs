@@ -239,7 +239,7 @@ pub fn nonce(device: &str, key: &DeviceKey, timestamp_ms: i64) -> String {
     NonceHeader {
         device_id,
         timestamp_ms,
-        signature: key.sign_nonce(timestamp_ms),
+        signature: key.sign_nonce(timestamp_ms).expect("signs"),
     }
     .to_string()
 }
