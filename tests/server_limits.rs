@@ -137,9 +137,11 @@ fn failed_nonce_checks_are_limited_per_ip() {
         )
         .expect(200)
         .field("device_id");
-    // Successes do not count.
+    // Successes do not count. Distinct timestamps from one base: `now_ms() - offset`
+    // repeats itself whenever a request takes exactly a millisecond.
+    let base = now_ms();
     for offset in 0..5 {
-        api.get("client/me", Some(&nonce(&device, &key, now_ms() - offset)))
+        api.get("client/me", Some(&nonce(&device, &key, base - offset)))
             .expect(200);
     }
     let stale = nonce(&device, &key, now_ms() - 120_000);
