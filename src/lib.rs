@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod client;
 pub mod clock;
 pub mod error;
 pub mod gd;
