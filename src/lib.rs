@@ -17,6 +17,7 @@ pub mod gd;
 pub mod gd_client;
 pub mod http;
 pub mod keys;
+pub mod login;
 pub mod protocol;
 
 pub use error::{Error, Result};
