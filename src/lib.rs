@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod device;
 pub mod error;
 pub mod gd;
 pub mod gd_client;
