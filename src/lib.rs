@@ -14,6 +14,7 @@ pub mod client;
 pub mod clock;
 pub mod device;
 pub mod error;
+pub mod ffi;
 pub mod gd;
 pub mod gd_client;
 pub mod http;
