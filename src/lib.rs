@@ -21,5 +21,7 @@ pub mod http;
 pub mod keys;
 pub mod login;
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{Error, Result};
