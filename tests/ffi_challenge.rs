@@ -2,9 +2,9 @@
 //! PENDING, NOT_FOUND, GD_REJECTED, GD_UNAVAILABLE, NETWORK, UNAUTHORIZED, token
 //! revocation, and one client shared by 8 threads.
 
-mod common;
+mod ffi_common;
 
-use common::*;
+use ffi_common::*;
 use dashauth::ffi::challenge::*;
 use dashauth::ffi::client::*;
 use dashauth::gd_client::GdClient;

@@ -2,9 +2,9 @@
 //! (register, session, me, save and restore, rotate, revoke), rotation due with 90 days
 //! or less, CLOCK_SKEW, and revocation rules.
 
-mod common;
+mod ffi_common;
 
-use common::*;
+use ffi_common::*;
 use dashauth::ffi::device::*;
 use dashauth::ffi::device_key::*;
 use dashauth::ffi::status::dashauth_status;

@@ -2,9 +2,9 @@
 //! vector, and the argument conventions (NULL, invalid UTF-8, empty and 1 MiB strings)
 //! for every function.
 
-mod common;
+mod ffi_common;
 
-use common::*;
+use ffi_common::*;
 use dashauth::ffi::challenge::*;
 use dashauth::ffi::client::*;
 use dashauth::ffi::device::*;

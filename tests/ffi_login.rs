@@ -2,9 +2,9 @@
 //! clean-up, CANCELLED, TIMED_OUT, NETWORK, GD_REJECTED, and polls and frees that never
 //! block while the GD emulator adds latency.
 
-mod common;
+mod ffi_common;
 
-use common::*;
+use ffi_common::*;
 use dashauth::ffi::login::*;
 use dashauth::ffi::status::dashauth_status;
 use dashauth::gd_client::GdClient;

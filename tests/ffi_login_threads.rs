@@ -1,9 +1,9 @@
 //! No thread exists while no login runs: the worker ends with its login. Alone in its
 //! own test binary, so no other test's login can be running meanwhile.
 
-mod common;
+mod ffi_common;
 
-use common::*;
+use ffi_common::*;
 use dashauth::ffi::login::*;
 use std::ptr;
 use std::time::{Duration, Instant};

@@ -1,204 +1,259 @@
-//! Helpers shared by the FFI tests: they call the exported functions exactly as C does
-//! (raw pointers, NUL-terminated strings, out-parameters), against the real reference
-//! server on a free loopback port.
-#![allow(dead_code)]
+//! Helpers shared by the server integration tests: start a real server on loopback,
+//! call its routes over HTTP, and play a GD player against its emulator.
+#![allow(dead_code)] // each test binary uses its own subset
 
-use dashauth::ffi::challenge::*;
-use dashauth::ffi::client::*;
-use dashauth::ffi::library::*;
-pub use dashauth::ffi::status::dashauth_status;
-use dashauth::ffi::strings::dashauth_string_free;
+use dashauth::gd_client::GdClient;
+use dashauth::http::{Http, Method};
+use dashauth::keys::DeviceKey;
+use dashauth::protocol::{self, NonceHeader, Uuid};
 use dashauth::server::{Config, ServerHandle};
-use std::ffi::{CStr, CString, c_char};
-use std::ptr;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
-pub use dashauth::ffi::status::dashauth_status as S;
+/// Generous bound for "eventually" in functional assertions.
+pub const PATIENCE: Duration = Duration::from_secs(5);
 
-/// A NUL-terminated copy of `s`.
-pub fn cs(s: &str) -> CString {
-    CString::new(s).expect("test strings have no NUL")
+/// A server with the test defaults (emulator, fast polling) adjusted by `tweak`.
+pub fn start_server(tweak: impl FnOnce(&mut Config)) -> ServerHandle {
+    let mut config = Config {
+        poll_interval: Duration::from_millis(50),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    ServerHandle::start(config).unwrap_or_else(|e| panic!("server did not start: {e}"))
 }
 
-/// The calling thread's last error message.
-pub fn last_error() -> String {
-    // SAFETY: the library returns a valid NUL-terminated string, never NULL.
-    unsafe { CStr::from_ptr(dashauth_last_error_message()) }
-        .to_str()
-        .expect("UTF-8 message")
-        .to_string()
+/// One decoded DashAuth answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub success: bool,
+    pub message: String,
+    pub data: Value,
 }
 
-/// Copies a borrowed C string.
-pub fn borrowed(p: *const c_char) -> String {
-    assert!(!p.is_null(), "borrowed strings are never NULL");
-    // SAFETY: checked not NULL; the library's borrowed strings are NUL-terminated.
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .expect("UTF-8")
-        .to_string()
-}
-
-/// Copies an owned C string and frees it with dashauth_string_free.
-pub fn take(p: *mut c_char) -> String {
-    let s = borrowed(p);
-    // SAFETY: an owned string from the library, freed once.
-    unsafe { dashauth_string_free(p) };
-    s
-}
-
-/// Asserts a status, showing the last error when it differs.
-#[track_caller]
-pub fn expect(status: dashauth_status, expected: dashauth_status) {
-    assert_eq!(status, expected, "last error: {}", last_error());
-}
-
-/// A fresh reference server with its embedded GD emulator.
-pub fn server() -> ServerHandle {
-    server_with(Config::default())
-}
-
-pub fn server_with(config: Config) -> ServerHandle {
-    ServerHandle::start(config).expect("reference server starts")
-}
-
-/// The gjp2 a test player uses (any text works with the emulator, fixed per account).
-pub fn gjp2_of(account_id: u32) -> String {
-    format!("{:040x}", u128::from(account_id) * 0x9e37_79b9_7f4a_7c15)
-}
-
-/// An owned `dashauth_client *`, freed on drop.
-pub struct Client(pub *mut dashauth_client);
-
-impl Client {
-    /// A client for `base_url`, sending GD messages to `gd_url`.
-    pub fn new(base_url: &str, gd_url: &str) -> Client {
-        let mut client = ptr::null_mut();
-        // SAFETY: valid strings and out-parameter.
-        unsafe {
-            expect(
-                dashauth_client_new(cs(base_url).as_ptr(), &mut client),
-                S::Ok,
-            );
-            expect(
-                dashauth_client_set_gd_url(client, cs(gd_url).as_ptr()),
-                S::Ok,
-            );
-        }
-        Client(client)
+impl Reply {
+    /// `data` as a string (tokens).
+    pub fn text(&self) -> String {
+        self.data
+            .as_str()
+            .unwrap_or_else(|| panic!("data is not a string: {self:?}"))
+            .to_string()
     }
 
-    /// A client for `server` and its emulator.
-    pub fn for_server(server: &ServerHandle) -> Client {
-        Client::new(&server.base_url(), &server.gd_url())
+    /// A string field of `data`.
+    pub fn field(&self, key: &str) -> String {
+        self.data[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("data.{key} is not a string: {self:?}"))
+            .to_string()
     }
 
-    pub fn ptr(&self) -> *const dashauth_client {
-        self.0
-    }
-
-    pub fn set_timeout_ms(&self, ms: u32) {
-        // SAFETY: a live client.
-        expect(unsafe { dashauth_client_set_timeout_ms(self.0, ms) }, S::Ok);
-    }
-
-    pub fn set_login_deadline_ms(&self, ms: u32) {
-        // SAFETY: a live client.
-        expect(
-            unsafe { dashauth_client_set_login_deadline_ms(self.0, ms) },
-            S::Ok,
-        );
-    }
-
-    /// `whoami` through the C API: (status, account id, expiry).
-    pub fn whoami(&self, token: &str) -> (dashauth_status, u32, i64) {
-        let (mut account, mut expires) = (0u32, 0i64);
-        // SAFETY: valid pointers.
-        let status = unsafe {
-            dashauth_client_whoami(self.0, cs(token).as_ptr(), &mut account, &mut expires)
-        };
-        (status, account, expires)
+    /// Asserts the status, and that the envelope agrees with it.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status, status, "unexpected reply {self:?}");
+        assert_eq!(self.success, status == 200, "envelope disagrees: {self:?}");
+        self
     }
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        // SAFETY: owned, freed once.
-        unsafe { dashauth_client_free(self.0) }
-    }
+/// The DashAuth routes of one server, over real HTTP.
+pub struct Api {
+    http: Http,
+    base: String,
 }
 
-// SAFETY: a dashauth_client is documented as usable from many threads at once.
-unsafe impl Send for Client {}
-// SAFETY: as above.
-unsafe impl Sync for Client {}
-
-/// An owned `dashauth_challenge *`, freed on drop.
-pub struct Challenge(pub *mut dashauth_challenge);
-
-impl Challenge {
-    pub fn request(client: &Client, account_id: u32) -> Challenge {
-        let mut challenge = ptr::null_mut();
-        // SAFETY: valid pointers.
-        expect(
-            unsafe { dashauth_request_challenge(client.ptr(), account_id, &mut challenge) },
-            S::Ok,
-        );
-        Challenge(challenge)
-    }
-
-    pub fn send(&self, client: &Client, account_id: u32, gjp2: &str) -> dashauth_status {
-        // SAFETY: valid pointers.
-        unsafe { dashauth_send_gd_message(client.ptr(), self.0, account_id, cs(gjp2).as_ptr()) }
-    }
-
-    /// One poll: (status, token if OK).
-    pub fn poll(&self, client: &Client) -> (dashauth_status, Option<String>) {
-        let mut token = ptr::null_mut();
-        // SAFETY: valid pointers.
-        let status = unsafe { dashauth_poll_completion(client.ptr(), self.0, &mut token) };
-        if status == S::Ok {
-            (status, Some(take(token)))
-        } else {
-            assert!(token.is_null(), "no token written on {status:?}");
-            (status, None)
+impl Api {
+    pub fn new(server: &ServerHandle) -> Self {
+        Api {
+            http: Http::new(Duration::from_secs(15)),
+            base: server.base_url(),
         }
     }
 
-    /// Polls until the bot has seen the message.
-    pub fn wait_token(&self, client: &Client) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
+    pub fn call(
+        &self,
+        method: Method,
+        route: &str,
+        auth: Option<&str>,
+        json: Option<&Value>,
+    ) -> Reply {
+        let url = protocol::join_url(&self.base, route);
+        let body = json.map(Value::to_string);
+        let body = body.as_deref().map(|b| ("application/json", b));
+        let response = self
+            .http
+            .send(method, &url, auth, body)
+            .unwrap_or_else(|e| panic!("{route}: {e}"));
+        parse_reply(route, response)
+    }
+
+    /// POSTs a raw (possibly invalid) JSON body.
+    pub fn http_raw_post(&self, route: &str, auth: &str, body: &str) -> Reply {
+        let url = protocol::join_url(&self.base, route);
+        let response = self
+            .http
+            .send(
+                Method::Post,
+                &url,
+                Some(auth),
+                Some(("application/json", body)),
+            )
+            .unwrap_or_else(|e| panic!("{route}: {e}"));
+        parse_reply(route, response)
+    }
+
+    pub fn get(&self, route: &str, auth: Option<&str>) -> Reply {
+        self.call(Method::Get, route, auth, None)
+    }
+
+    pub fn post(&self, route: &str, auth: Option<&str>, json: Option<&Value>) -> Reply {
+        self.call(Method::Post, route, auth, json)
+    }
+
+    pub fn delete(&self, route: &str, auth: Option<&str>) -> Reply {
+        self.call(Method::Delete, route, auth, None)
+    }
+
+    /// `request_challenge` → `(id, challenge)`.
+    pub fn challenge(&self, account_id: u32) -> (String, String) {
+        let reply = self
+            .get(&format!("request_challenge/{account_id}"), None)
+            .expect(200);
+        (reply.field("id"), reply.field("challenge"))
+    }
+
+    /// `challenge_complete` with an explicit wait.
+    pub fn complete(&self, id: &str, wait_ms: u64) -> Reply {
+        self.get(&format!("challenge_complete/{id}?wait_ms={wait_ms}"), None)
+    }
+}
+
+/// Decodes an envelope; panics if the body is not one.
+fn parse_reply(route: &str, response: dashauth::http::Response) -> Reply {
+    let envelope: Value = serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("{route}: not JSON ({e}): {:?}", response.body));
+    Reply {
+        status: response.status,
+        retry_after: response.retry_after_s,
+        success: envelope["success"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{route}: no envelope: {envelope}")),
+        message: envelope["message"].as_str().unwrap_or_default().to_string(),
+        data: envelope["data"].clone(),
+    }
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A GD player with credentials the emulator will accept (it creates the account).
+#[derive(Debug, Clone)]
+pub struct Player {
+    pub account_id: u32,
+    pub gjp2: String,
+    gd: GdClient,
+}
+
+impl Player {
+    pub fn new(server: &ServerHandle, account_id: u32) -> Self {
+        Player {
+            account_id,
+            gjp2: format!("{account_id:040x}"),
+            gd: GdClient::new(Http::new(Duration::from_secs(10)), &server.gd_url()),
+        }
+    }
+
+    /// The GD client the player uses, for inbox and outbox checks.
+    pub fn gd(&self) -> &GdClient {
+        &self.gd
+    }
+
+    /// Makes the emulator create the account (on its first authenticated request), so
+    /// that others can message it.
+    pub fn create_gd_account(&self) -> &Self {
+        self.gd
+            .get_messages(self.account_id, &self.gjp2, 0, false)
+            .unwrap_or_else(|e| panic!("account {}: {e}", self.account_id));
+        self
+    }
+
+    /// Sends a GD message, once.
+    pub fn send(&self, to: u32, subject: &str) -> Result<(), dashauth::gd::GdError> {
+        self.gd
+            .upload_message(self.account_id, &self.gjp2, to, subject, "DashAuth test")
+    }
+
+    /// Sends a GD message, retrying through injected faults, as a careful client does.
+    pub fn send_until_accepted(&self, to: u32, subject: &str) {
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            match self.poll(client) {
-                (S::Ok, Some(token)) => return token,
-                (S::Pending, _) if Instant::now() < until => {}
-                (status, _) => panic!("poll: {status:?}: {}", last_error()),
+            match self.send(to, subject) {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => eprintln!("retrying upload: {e}"),
+                Err(e) => panic!("upload never accepted: {e}"),
             }
         }
     }
 }
 
-impl Drop for Challenge {
-    fn drop(&mut self) {
-        // SAFETY: owned, freed once.
-        unsafe { dashauth_challenge_free(self.0) }
+/// The whole challenge flow for `player`; returns the token.
+pub fn login(api: &Api, server: &ServerHandle, player: &Player) -> String {
+    let (id, challenge) = api.challenge(player.account_id);
+    player.send_until_accepted(
+        server.bot_account_id(),
+        &protocol::challenge_subject(&challenge),
+    );
+    wait_for_token(api, &id)
+}
+
+/// Polls `challenge_complete` until it gives a token (it long-polls, so few calls).
+pub fn wait_for_token(api: &Api, id: &str) -> String {
+    let deadline = Instant::now() + PATIENCE * 2;
+    loop {
+        let reply = api.complete(id, 2000);
+        if reply.status == 200 {
+            return reply.text();
+        }
+        assert_eq!(reply.status, 401, "unexpected reply {reply:?}");
+        assert!(Instant::now() < deadline, "challenge {id} never validated");
     }
 }
 
-/// A login token for `account_id`, obtained with the three steps.
-pub fn token_for(client: &Client, account_id: u32) -> String {
-    let challenge = Challenge::request(client, account_id);
-    expect(
-        challenge.send(client, account_id, &gjp2_of(account_id)),
-        S::Ok,
-    );
-    challenge.wait_token(client)
+/// Waits until `condition` holds, or fails after [`PATIENCE`].
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
-/// Wraps a raw pointer so a test can hand it to another thread.
-#[derive(Clone, Copy)]
-pub struct SendPtr<T>(pub *mut T);
-// SAFETY: only used for handles documented as thread-safe.
-unsafe impl<T> Send for SendPtr<T> {}
-// SAFETY: as above.
-unsafe impl<T> Sync for SendPtr<T> {}
+/// `Authorization: Nonce …` for `device`, signed by `key` at `timestamp_ms`.
+pub fn nonce(device: &str, key: &DeviceKey, timestamp_ms: i64) -> String {
+    let device_id: Uuid = device.parse().unwrap_or_else(|e| panic!("{e}"));
+    NonceHeader {
+        device_id,
+        timestamp_ms,
+        signature: key.sign_nonce(timestamp_ms),
+    }
+    .to_string()
+}
+
+/// A fresh 2048-bit device key.
+pub fn device_key() -> DeviceKey {
+    DeviceKey::generate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The handshake body for `key`.
+pub fn handshake_body(key: &DeviceKey) -> Value {
+    serde_json::json!({
+        "public_key": key.public_pem().unwrap_or_else(|e| panic!("{e}")),
+        "name": "Test PC",
+        "platform": "linux",
+    })
+}
