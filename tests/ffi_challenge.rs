@@ -4,11 +4,11 @@
 
 mod ffi_common;
 
-use ffi_common::*;
 use dashauth::ffi::challenge::*;
 use dashauth::ffi::client::*;
 use dashauth::gd_client::GdClient;
 use dashauth::http::Http;
+use ffi_common::*;
 use std::ptr;
 use std::time::{Duration, Instant};
 

@@ -4,11 +4,11 @@
 
 mod ffi_common;
 
-use ffi_common::*;
 use dashauth::ffi::device::*;
 use dashauth::ffi::device_key::*;
 use dashauth::ffi::status::dashauth_status;
 use dashauth::server::Config;
+use ffi_common::*;
 use std::ptr;
 use std::time::Duration;
 

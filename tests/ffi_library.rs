@@ -4,7 +4,6 @@
 
 mod ffi_common;
 
-use ffi_common::*;
 use dashauth::ffi::challenge::*;
 use dashauth::ffi::client::*;
 use dashauth::ffi::device::*;
@@ -13,6 +12,7 @@ use dashauth::ffi::library::*;
 use dashauth::ffi::login::*;
 use dashauth::ffi::status::dashauth_status;
 use dashauth::ffi::strings::dashauth_string_free;
+use ffi_common::*;
 use serde_json::Value;
 use std::ffi::{CStr, c_char};
 use std::ptr;

@@ -4,12 +4,12 @@
 
 mod ffi_common;
 
-use ffi_common::*;
 use dashauth::ffi::login::*;
 use dashauth::ffi::status::dashauth_status;
 use dashauth::gd_client::GdClient;
 use dashauth::http::Http;
 use dashauth::server::Config;
+use ffi_common::*;
 use std::ptr;
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,8 @@
 
 mod ffi_common;
 
-use ffi_common::*;
 use dashauth::ffi::login::*;
+use ffi_common::*;
 use std::ptr;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,11 @@ fn login_threads() -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn worker_thread_exists_only_while_a_login_runs() {
-    let server = server();
+    // GD latency keeps the login running long enough to see its thread.
+    let server = server_with(dashauth::server::Config {
+        gd_latency: Duration::from_millis(200),
+        ..Default::default()
+    });
     let client = Client::for_server(&server);
     assert_eq!(login_threads(), 0);
     let mut login = ptr::null_mut();
@@ -31,7 +35,13 @@ fn worker_thread_exists_only_while_a_login_runs() {
         },
         S::Ok,
     );
-    assert_eq!(login_threads(), 1);
+    // The new thread names itself as it starts: give it a moment.
+    let until = Instant::now() + Duration::from_secs(2);
+    while login_threads() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // At least the worker (ureq's short-lived DNS threads inherit its name).
+    assert!(login_threads() >= 1);
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let mut stage = dashauth_login_stage::Failed;
