@@ -85,8 +85,14 @@ impl DeviceKey {
     }
 
     /// Standard base64 (padded) RSASSA-PKCS1-v1_5/SHA-256 signature of the ASCII decimal
-    /// `timestamp_ms`. Deterministic (the randomness only blinds the computation).
+    /// `timestamp_ms`. Deterministic (the randomness only blinds the computation). A
+    /// negative timestamp is refused: the protocol's decimal form has digits only.
     pub fn sign_nonce(&self, timestamp_ms: i64) -> Result<String> {
+        if timestamp_ms < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "timestamp_ms {timestamp_ms} is negative"
+            )));
+        }
         let message = crate::protocol::NonceHeader::signed_message(timestamp_ms);
         let mut signature = vec![0u8; self.signing.public().modulus_len()];
         self.signing

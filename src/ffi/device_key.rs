@@ -5,7 +5,7 @@ use super::status::{Failure, dashauth_status};
 use super::strings::{owned_out, str_in};
 use super::{Out, ffi_status, ffi_void};
 use crate::clock;
-use crate::device::{nonce_header, sign_nonce};
+use crate::device::nonce_header;
 use crate::error::Error;
 use crate::keys::DeviceKey;
 use crate::protocol::Uuid;
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn dashauth_sign_nonce(
                 Out::new(signature_out, "signature_out")?,
             )
         };
-        out.write(owned_out(&sign_nonce(key, timestamp_ms)?, "signature")?);
+        out.write(owned_out(&key.sign_nonce(timestamp_ms)?, "signature")?);
         Ok(())
     })
 }
