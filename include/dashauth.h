@@ -294,15 +294,16 @@ dashauth_status dashauth_poll_completion(const dashauth_client *client,
 
 /**
  * Creates a client for the DashAuth server at `base_url`, e.g.
- * "https://auth.example.com/api/v1" (https; http only for 127.0.0.1, ::1 and
- * localhost). GD URL "https://www.boomlings.com/database", timeout 10 s per request,
+ * "https://auth.example.com/api/v1" (https; plain http only for localhost, loopback and
+ * private-network addresses such as 192.168.x.x or the Android emulator's 10.0.2.2, so
+ * tokens never cross the internet in clear text). GD URL "https://www.boomlings.com/database", timeout 10 s per request,
  * login deadline 60 s.
  *
  * On OK, `*client_out` is a new client, freed with dashauth_client_free. Does not block
  * (no request is made).
  *
  * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, not an http(s) URL, a query
- * or fragment, plain http to another host, longer than 2048 bytes), PANIC.
+ * or fragment, plain http to a public host, longer than 2048 bytes), PANIC.
  *
  * # Safety
  * `base_url` is NULL or a NUL-terminated string; `client_out` is NULL or writable.

@@ -164,7 +164,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the DashAuth server at `base_url` (https, or http on loopback), with
+    /// A client for the DashAuth server at `base_url` (https, or http on loopback and private networks), with
     /// the public GD servers and default timeouts.
     pub fn new(base_url: &str) -> Result<Self> {
         let base_url = check_url(base_url, "base_url", true)?;
@@ -409,8 +409,9 @@ fn check_duration(d: Duration, max: Duration, what: &str) -> Result<()> {
 }
 
 /// Checks an absolute http(s) URL with a host and no query or fragment, and returns it
-/// without a trailing `/`. `secure_only` refuses plain http except on loopback: tokens
-/// must not cross the network in clear text.
+/// without a trailing `/`. `secure_only` refuses plain http to public hosts: tokens must
+/// not cross the internet in clear text. Loopback and private-network addresses (a
+/// development server on the LAN, `10.0.2.2` from the Android emulator) may use http.
 fn check_url(url: &str, what: &str, secure_only: bool) -> Result<String> {
     let bad = |why: &str| Error::InvalidArgument(format!("{what} {:?}: {why}", truncate(url, 80)));
     if url.is_empty() || url.len() > MAX_URL_BYTES {
@@ -427,10 +428,10 @@ fn check_url(url: &str, what: &str, secure_only: bool) -> Result<String> {
     }
     match scheme {
         "https" => {}
-        "http" if !secure_only || is_loopback(host) => {}
+        "http" if !secure_only || is_local(host) => {}
         "http" => {
             return Err(bad(
-                "must use https (http is only for 127.0.0.1 and localhost)",
+                "must use https (http is only for localhost and private-network addresses)",
             ));
         }
         _ => return Err(bad("must start with http:// or https://")),
@@ -438,12 +439,22 @@ fn check_url(url: &str, what: &str, secure_only: bool) -> Result<String> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Loopback, private (RFC 1918, IPv6 unique local) or link-local: never routed over the
+/// internet.
+fn is_local(host: &str) -> bool {
+    use std::net::IpAddr;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
 }
 
 /// Reads the data of a 2xx answer, or says why there is none.
@@ -546,15 +557,20 @@ mod tests {
     }
 
     #[test]
-    fn http_is_only_for_loopback_servers() {
+    fn http_is_only_for_local_servers() {
         assert!(Client::new("http://127.0.0.1:8080/api/").is_ok());
         assert!(Client::new("http://localhost").is_ok());
         assert!(Client::new("http://[::1]:9").is_ok());
+        assert!(Client::new("http://10.0.2.2:8787").is_ok());
+        assert!(Client::new("http://192.168.1.20:8787").is_ok());
+        assert!(Client::new("http://[fd00::1]:8787").is_ok());
         assert!(Client::new("https://auth.example.com/api/v1").is_ok());
         for bad in [
             "",
             "auth.example.com",
             "http://auth.example.com",
+            "http://8.8.8.8",
+            "http://[2001:db8::1]",
             "ftp://127.0.0.1",
             "https://h/x?y=1",
             "https://",
