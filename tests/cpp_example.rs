@@ -1,0 +1,106 @@
+//! The C++ example, built the way a mod links libdashauth (the cdylib cargo built for
+//! this test run, with include/), runs the whole flow against the reference server over
+//! loopback and reports failures the way it promises.
+
+mod cxx;
+
+use dashauth::server::{Config, ServerHandle};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Where cargo put the library for this test run: the test binary is
+/// `<target>/<profile>/deps/cpp_example-<hash>`, and cargo copies the cdylib to
+/// `<target>/<profile>/`. Derived from the binary rather than from CARGO_TARGET_DIR so
+/// it also holds for `--release`, `--target` and a target dir set in cargo config.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let lib = dir.join(format!(
+        "{}dashauth{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(
+        lib.is_file(),
+        "{} is missing: cargo builds the cdylib with the tests because Cargo.toml's \
+         crate-type lists cdylib",
+        lib.display()
+    );
+    dir.to_path_buf()
+}
+
+/// Compiles cpp-example/main.cpp once per test binary, with the warnings CI wants.
+fn example() -> &'static Path {
+    static EXAMPLE: OnceLock<PathBuf> = OnceLock::new();
+    EXAMPLE.get_or_init(|| {
+        let lib_dir = library_dir();
+        let exe = cxx::scratch_dir("cpp_example").join("dashauth-example");
+        cxx::run(
+            cxx::cxx_compiler()
+                .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+                .arg("-I")
+                .arg(cxx::include_dir())
+                .arg(cxx::repo_root().join("cpp-example/main.cpp"))
+                .arg("-L")
+                .arg(&lib_dir)
+                .arg("-ldashauth")
+                .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+                .arg("-o")
+                .arg(&exe),
+        );
+        exe
+    })
+}
+
+fn run_example(server_url: &str, gd_url: &str) -> (Output, String, String) {
+    let output = Command::new(example())
+        .args([server_url, gd_url])
+        .output()
+        .expect("the example starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+#[test]
+fn example_runs_the_whole_flow_against_the_reference_server() {
+    let server = ServerHandle::start(Config::default()).expect("the reference server starts");
+    let (output, stdout, stderr) = run_example(server.base_url(), server.gd_url());
+    server.shutdown();
+
+    let printed = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(output.status.success(), "example failed: {}\n{printed}", output.status);
+    let token = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token line\n{printed}"));
+    assert_eq!(token.len(), 43, "a token is 32 bytes of base64url\n{printed}");
+    for line in [
+        "account 1234, token expires in",
+        "client/me says account 1234",
+        "whoami with the session token: account 1234",
+        "client/me with the restored key says account 1234",
+        "All 7 steps succeeded.",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}\n{printed}");
+    }
+}
+
+#[test]
+fn example_reports_an_unreachable_server_with_status_and_message() {
+    // Port 1 on loopback refuses connections: the login fails fast with NETWORK.
+    let (output, stdout, stderr) = run_example("http://127.0.0.1:1", "http://127.0.0.1:1/database");
+
+    let printed = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(stderr.contains("FAILED: login: "), "{printed}");
+    assert!(
+        stderr.to_lowercase().contains("network"),
+        "the status is named\n{printed}"
+    );
+    assert!(!stdout.contains("token: "), "{printed}");
+}
