@@ -30,9 +30,817 @@
 
 
 /**
- * Why the server refused a nonce. The 401 message starts with [`NonceRejection::code`]
- * so that clients can tell the cases apart without parsing prose.
+ * The result of every fallible function: `DASHAUTH_STATUS_OK` (0), `PENDING` (1, not an
+ * error), or a negative error code. The details of an error are in
+ * `dashauth_last_error_message()`.
  */
-typedef struct NonceRejection NonceRejection;
+enum dashauth_status
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Success.
+   */
+  DASHAUTH_STATUS_OK = 0,
+  /**
+   * Not an error: not finished yet, poll again later.
+   */
+  DASHAUTH_STATUS_PENDING = 1,
+  /**
+   * A pointer argument is NULL.
+   */
+  DASHAUTH_STATUS_NULL_ARGUMENT = -1,
+  /**
+   * Bad UTF-8, empty, out of range, bad PEM, bad URL.
+   */
+  DASHAUTH_STATUS_INVALID_ARGUMENT = -2,
+  /**
+   * Connect, DNS, TLS, or the timeout of one request.
+   */
+  DASHAUTH_STATUS_NETWORK = -3,
+  /**
+   * Unexpected HTTP status (or `success: false`) from the DashAuth server.
+   */
+  DASHAUTH_STATUS_HTTP = -4,
+  /**
+   * Malformed response.
+   */
+  DASHAUTH_STATUS_PROTOCOL = -5,
+  /**
+   * Challenge (or device) unknown, expired or already used.
+   */
+  DASHAUTH_STATUS_NOT_FOUND = -6,
+  /**
+   * Token or nonce rejected.
+   */
+  DASHAUTH_STATUS_UNAUTHORIZED = -7,
+  /**
+   * The server asks to slow down.
+   */
+  DASHAUTH_STATUS_RATE_LIMITED = -8,
+  /**
+   * GD answered -1: wrong gjp2, messages off, bot blocked.
+   */
+  DASHAUTH_STATUS_GD_REJECTED = -9,
+  /**
+   * GD CDN refused or failed (HTML page, 5xx).
+   */
+  DASHAUTH_STATUS_GD_UNAVAILABLE = -10,
+  /**
+   * The whole login ran past its deadline.
+   */
+  DASHAUTH_STATUS_TIMED_OUT = -11,
+  /**
+   * The login was cancelled.
+   */
+  DASHAUTH_STATUS_CANCELLED = -12,
+  /**
+   * The server says this device's clock is off by more than 30 s.
+   */
+  DASHAUTH_STATUS_CLOCK_SKEW = -13,
+  /**
+   * Key generation, signing, key encoding.
+   */
+  DASHAUTH_STATUS_CRYPTO = -14,
+  /**
+   * Internal error caught at the boundary; please report it.
+   */
+  DASHAUTH_STATUS_PANIC = -99,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum dashauth_status dashauth_status;
+#else
+typedef int32_t dashauth_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Where a login is, as reported by dashauth_login_poll.
+ */
+typedef enum dashauth_login_stage {
+  /**
+   * Asking the DashAuth server for a challenge.
+   */
+  DASHAUTH_LOGIN_STAGE_REQUESTING_CHALLENGE,
+  /**
+   * Sending the verification message through GD.
+   */
+  DASHAUTH_LOGIN_STAGE_SENDING_MESSAGE,
+  /**
+   * Waiting for the server's bot to see the message.
+   */
+  DASHAUTH_LOGIN_STAGE_WAITING_FOR_BOT,
+  /**
+   * Verified; deleting the message from the player's outbox.
+   */
+  DASHAUTH_LOGIN_STAGE_CLEANING_UP,
+  /**
+   * Finished with a token.
+   */
+  DASHAUTH_LOGIN_STAGE_DONE,
+  /**
+   * Finished with an error (including cancel and deadline).
+   */
+  DASHAUTH_LOGIN_STAGE_FAILED,
+} dashauth_login_stage;
+
+/**
+ * A challenge from dashauth_request_challenge: the bot account, the challenge text and
+ * its id.
+ *
+ * Thread safety: immutable; may be read from any number of threads at once.
+ */
+typedef struct dashauth_challenge dashauth_challenge;
+
+/**
+ * A DashAuth server (base URL), the GD server the verification message goes to, the
+ * per-request timeout and the login deadline.
+ *
+ * Thread safety: may be used from any number of threads at once. The setters are
+ * thread-safe too, but are meant to be called right after dashauth_client_new: a call
+ * or login already running keeps the settings it started with.
+ */
+typedef struct dashauth_client dashauth_client;
+
+/**
+ * A device registered with a DashAuth server: device id, certificate, the server's CA
+ * certificate, expiry, and the device's private key.
+ *
+ * Thread safety: may be read from several threads at once, but not while
+ * dashauth_device_rotate (which changes it) runs on it.
+ */
+typedef struct dashauth_device dashauth_device;
+
+/**
+ * An RSA private key (2048-4096 bits) that never leaves the device.
+ *
+ * Thread safety: immutable; may be used from any number of threads at once.
+ */
+typedef struct dashauth_device_key dashauth_device_key;
+
+/**
+ * A login running on its own worker thread (one thread per running login, none
+ * otherwise).
+ *
+ * Thread safety: may be polled, cancelled and freed from any thread, one call at a
+ * time. Every function on it returns within microseconds, even while a request is in
+ * flight.
+ */
+typedef struct dashauth_login dashauth_login;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Requests a challenge for GD account `account_id` (GET request_challenge/{id}).
+ *
+ * On OK, `*challenge_out` is a new challenge, freed with dashauth_challenge_free.
+ * Blocks for one HTTP request (up to the client's timeout).
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (account_id 0 or above 2147483647),
+ * NETWORK, RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `challenge_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_request_challenge(const dashauth_client *client,
+                                           uint32_t account_id,
+                                           dashauth_challenge **challenge_out);
+
+/**
+ * The GD account the verification message goes to; 0 for NULL. Does not block.
+ *
+ * # Safety
+ * `challenge` is NULL or a live challenge.
+ */
+DASHAUTH_API uint32_t dashauth_challenge_bot_account_id(const dashauth_challenge *challenge);
+
+/**
+ * The challenge text; the GD message subject is "auth-" followed by it. "" for NULL.
+ *
+ * Borrowed: valid as long as the challenge; do not free. Does not block.
+ *
+ * # Safety
+ * `challenge` is NULL or a live challenge.
+ */
+DASHAUTH_API const char *dashauth_challenge_text(const dashauth_challenge *challenge);
+
+/**
+ * The challenge id (a lowercase UUID) that dashauth_poll_completion polls with. "" for
+ * NULL.
+ *
+ * Borrowed: valid as long as the challenge; do not free. Does not block.
+ *
+ * # Safety
+ * `challenge` is NULL or a live challenge.
+ */
+DASHAUTH_API const char *dashauth_challenge_id(const dashauth_challenge *challenge);
+
+/**
+ * Frees a challenge. NULL is fine; must not be called twice. Strings borrowed from it
+ * become invalid. Does not block.
+ *
+ * # Safety
+ * `challenge` is NULL or a live challenge that no other call is using.
+ */
+DASHAUTH_API void dashauth_challenge_free(dashauth_challenge *challenge);
+
+/**
+ * Sends the verification message from GD account `account_id` to the challenge's bot,
+ * subject "auth-" + challenge, through the client's GD URL (uploadGJMessage20.php).
+ * `gjp2` is the player's GD credential as the game stores it; it goes to GD only,
+ * never to the DashAuth server.
+ *
+ * Blocks for one HTTP request to GD (up to the client's timeout).
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (account_id out of range, gjp2 empty,
+ * over 256 bytes or not visible ASCII), GD_REJECTED (GD answered -1: the player should
+ * refresh their login in the game, open their messages and not block the bot),
+ * GD_UNAVAILABLE (GD's CDN refused or failed: try again in a few minutes), NETWORK,
+ * PANIC.
+ *
+ * # Safety
+ * `client` and `challenge` are NULL or live handles; `gjp2` is NULL or a
+ * NUL-terminated string.
+ */
+DASHAUTH_API
+dashauth_status dashauth_send_gd_message(const dashauth_client *client,
+                                         const dashauth_challenge *challenge,
+                                         uint32_t account_id,
+                                         const char *gjp2);
+
+/**
+ * Asks whether the server's bot has seen the message (GET challenge_complete/{id}).
+ * The server may hold the request (long poll) for up to 5 s, or half the client's
+ * timeout if that is shorter.
+ *
+ * On OK, `*token_out` is the token (free with dashauth_string_free); the challenge is
+ * then consumed and a second call answers NOT_FOUND. Blocks for one HTTP request.
+ *
+ * Returns OK, PENDING (not validated yet: call again), NOT_FOUND (unknown, expired or
+ * already used challenge), NULL_ARGUMENT, NETWORK, RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` and `challenge` are NULL or live handles; `token_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_poll_completion(const dashauth_client *client,
+                                         const dashauth_challenge *challenge,
+                                         char **token_out);
+
+/**
+ * Creates a client for the DashAuth server at `base_url`, e.g.
+ * "https://auth.example.com/api/v1" (https; http only for 127.0.0.1, ::1 and
+ * localhost). GD URL "https://www.boomlings.com/database", timeout 10 s per request,
+ * login deadline 60 s.
+ *
+ * On OK, `*client_out` is a new client, freed with dashauth_client_free. Does not block
+ * (no request is made).
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, not an http(s) URL, a query
+ * or fragment, plain http to another host, longer than 2048 bytes), PANIC.
+ *
+ * # Safety
+ * `base_url` is NULL or a NUL-terminated string; `client_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_new(const char *base_url,
+                                    dashauth_client **client_out);
+
+/**
+ * Sets the GD database URL the verification message is sent to: default
+ * "https://www.boomlings.com/database"; a private server's, or the emulator's
+ * ".../database". Plain http is allowed (GD itself speaks it).
+ *
+ * Does not block. Calls and logins already running keep the old URL.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, not an http(s) URL), PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `gd_database_url` is NULL or a NUL-terminated
+ * string.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_set_gd_url(dashauth_client *client,
+                                           const char *gd_database_url);
+
+/**
+ * Sets the timeout of each HTTP request (connect to last byte), 1 ..= 600000 ms;
+ * default 10000. Long polls are sized to fit in it.
+ *
+ * Does not block. Calls and logins already running keep the old timeout.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (0 or above 600000), PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_set_timeout_ms(dashauth_client *client,
+                                               uint32_t timeout_ms);
+
+/**
+ * Sets how long a whole login (dashauth_login_start) may take before it fails with
+ * TIMED_OUT, 1 ..= 3600000 ms; default 60000.
+ *
+ * Does not block. Logins already running keep their deadline.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (0 or above 3600000), PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_set_login_deadline_ms(dashauth_client *client,
+                                                      uint32_t deadline_ms);
+
+/**
+ * Asks the server whose token `token` is (GET whoami): on OK, `*account_id_out` is the
+ * GD account id and `*expires_at_out` the expiry (UNIX ms). Works for login tokens and
+ * device session tokens.
+ *
+ * Blocks for one HTTP request (up to the timeout): call it off the game's main thread.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (token empty, over 4096 bytes, or not
+ * visible ASCII), NETWORK, UNAUTHORIZED (unknown, expired or revoked token),
+ * RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `token` is NULL or a NUL-terminated string; the
+ * out-parameters are NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_whoami(const dashauth_client *client,
+                                       const char *token,
+                                       uint32_t *account_id_out,
+                                       int64_t *expires_at_out);
+
+/**
+ * Revokes a login or session token on the server (POST token/revoke), e.g. on logout.
+ *
+ * Blocks for one HTTP request (up to the timeout): call it off the game's main thread.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token), NETWORK,
+ * UNAUTHORIZED (unknown, expired or already revoked token), RATE_LIMITED, HTTP,
+ * PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `token` is NULL or a NUL-terminated string.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_revoke_token(const dashauth_client *client,
+                                             const char *token);
+
+/**
+ * Frees a client. NULL is fine; must not be called twice, nor while another thread
+ * still uses the client. Logins started from it keep running with their own copy of
+ * its settings. Does not block.
+ *
+ * # Safety
+ * `client` is NULL or a live client that no other call is using.
+ */
+DASHAUTH_API void dashauth_client_free(dashauth_client *client);
+
+/**
+ * Registers `key` for the account of the login token `token` (POST
+ * client/auth/handshake): the handshake. `name` (1-64 characters, e.g. the computer's
+ * name) is what the player sees in a device list; `platform` is 1-32 characters, e.g.
+ * "windows". The device keeps its own copy of the key.
+ *
+ * On OK, `*device_out` is a new device, freed with dashauth_device_free; save it with
+ * dashauth_device_to_json. Blocks for one HTTP request.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token, bad name or
+ * platform), NETWORK, UNAUTHORIZED (token rejected), RATE_LIMITED, HTTP, PROTOCOL,
+ * CRYPTO, PANIC.
+ *
+ * # Safety
+ * `client` and `key` are NULL or live handles; `token`, `name`, `platform` are NULL or
+ * NUL-terminated strings; `device_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_register(const dashauth_client *client,
+                                         const char *token,
+                                         const dashauth_device_key *key,
+                                         const char *name,
+                                         const char *platform,
+                                         dashauth_device **device_out);
+
+/**
+ * The device id (a lowercase UUID); "" for NULL.
+ *
+ * Borrowed: valid until the device is rotated or freed; do not free. Does not block.
+ *
+ * # Safety
+ * `device` is NULL or a live device.
+ */
+DASHAUTH_API const char *dashauth_device_id(const dashauth_device *device);
+
+/**
+ * The device certificate, X.509 PEM; "" for NULL.
+ *
+ * Borrowed: valid until the device is rotated or freed; do not free. Does not block.
+ *
+ * # Safety
+ * `device` is NULL or a live device.
+ */
+DASHAUTH_API const char *dashauth_device_certificate_pem(const dashauth_device *device);
+
+/**
+ * The server's CA certificate, X.509 PEM (verifies the device certificate); "" for
+ * NULL.
+ *
+ * Borrowed: valid until the device is rotated or freed; do not free. Does not block.
+ *
+ * # Safety
+ * `device` is NULL or a live device.
+ */
+DASHAUTH_API const char *dashauth_device_ca_certificate_pem(const dashauth_device *device);
+
+/**
+ * When the device certificate expires, UNIX ms; 0 for NULL. Does not block.
+ *
+ * # Safety
+ * `device` is NULL or a live device.
+ */
+DASHAUTH_API int64_t dashauth_device_expires_at(const dashauth_device *device);
+
+/**
+ * Whether the certificate has 90 days or less left (by dashauth_now_ms), so
+ * dashauth_device_rotate should be called. On OK, `*needs_out` is the answer. Does not
+ * block.
+ *
+ * Returns OK, NULL_ARGUMENT, PANIC.
+ *
+ * # Safety
+ * `device` is NULL or a live device; `needs_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_needs_rotation(const dashauth_device *device,
+                                               bool *needs_out);
+
+/**
+ * Rotates the device key: generates a new RSA-2048 key and gets a new certificate for
+ * it (POST client/auth/rotate, authenticated with a nonce of the current key). On OK
+ * the device is updated in place (new key, certificate, expiry; same id) and the old
+ * key stops working: save it again with dashauth_device_to_json. On any other status
+ * the device is unchanged.
+ *
+ * Blocks for the key generation and one HTTP request: call it off the main thread,
+ * and do not use the device from another thread meanwhile. Strings borrowed from the
+ * device become invalid on OK.
+ *
+ * Returns OK, NULL_ARGUMENT, NETWORK (the server may or may not have rotated: if the
+ * device is later rejected, register again), UNAUTHORIZED (device unknown, revoked or
+ * expired; nonce rejected), CLOCK_SKEW (the device clock is off by more than 30 s),
+ * RATE_LIMITED, HTTP, PROTOCOL, CRYPTO, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `device` is NULL or a live device that no other
+ * call is using.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_rotate(const dashauth_client *client,
+                                       dashauth_device *device);
+
+/**
+ * Trades a fresh nonce for a session token valid 24 h (POST client/auth/session),
+ * usable as "Authorization: Bearer <token>" on whoami and device routes.
+ *
+ * On OK, `*session_token_out` is a new string (free with dashauth_string_free) and
+ * `*expires_at_out` its expiry, UNIX ms. Blocks for one HTTP request.
+ *
+ * Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or expired;
+ * nonce rejected), CLOCK_SKEW (the device clock is off by more than 30 s),
+ * RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` and `device` are NULL or live handles; the out-parameters are NULL or
+ * writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_session(const dashauth_client *client,
+                                        const dashauth_device *device,
+                                        char **session_token_out,
+                                        int64_t *expires_at_out);
+
+/**
+ * Asks the server which account the device belongs to (GET client/me with a nonce).
+ * On OK, `*account_id_out` is the GD account id. Blocks for one HTTP request.
+ *
+ * Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or expired;
+ * nonce rejected), CLOCK_SKEW, RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` and `device` are NULL or live handles; `account_id_out` is NULL or
+ * writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_me(const dashauth_client *client,
+                                   const dashauth_device *device,
+                                   uint32_t *account_id_out);
+
+/**
+ * A fresh "Nonce <device_id> <timestamp_ms> <signature>" value for an Authorization
+ * header, signed with the device key at dashauth_now_ms(). Single use.
+ *
+ * On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
+ * not block.
+ *
+ * Returns OK, NULL_ARGUMENT, PANIC.
+ *
+ * # Safety
+ * `device` is NULL or a live device; `header_value_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_nonce_header(const dashauth_device *device,
+                                             char **header_value_out);
+
+/**
+ * The device as JSON text for the mod's save directory:
+ * {"version":1,"device_id":...,"certificate":...,"ca_certificate":...,"expires_at":...,
+ * "private_key_pem":...}. It includes the private key: store it where only the player
+ * can read it, and never send it anywhere.
+ *
+ * On OK, `*json_out` is a new string (free with dashauth_string_free). Does not block.
+ *
+ * Returns OK, NULL_ARGUMENT, CRYPTO, PANIC.
+ *
+ * # Safety
+ * `device` is NULL or a live device; `json_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_to_json(const dashauth_device *device,
+                                        char **json_out);
+
+/**
+ * Restores a device from dashauth_device_to_json text. No request is made: check it
+ * with dashauth_device_me or dashauth_device_session.
+ *
+ * On OK, `*device_out` is a new device, freed with dashauth_device_free. Does not block.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, over 64 KiB, not a saved
+ * device, unknown format version, bad key), PANIC.
+ *
+ * # Safety
+ * `json` is NULL or a NUL-terminated string; `device_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_from_json(const char *json,
+                                          dashauth_device **device_out);
+
+/**
+ * Revokes a device of the account of the login or session token `token`
+ * (DELETE client/devices/{device_id}): its nonces and certificate stop working.
+ *
+ * Blocks for one HTTP request.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token, device_id not a
+ * hyphenated UUID), NETWORK, UNAUTHORIZED (token rejected), NOT_FOUND (no such device
+ * on this account), RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `token` and `device_id` are NULL or
+ * NUL-terminated strings.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_revoke(const dashauth_client *client,
+                                       const char *token,
+                                       const char *device_id);
+
+/**
+ * Frees a device (its private key included). NULL is fine; must not be called twice.
+ * Strings borrowed from it become invalid. Does not block.
+ *
+ * # Safety
+ * `device` is NULL or a live device that no other call is using.
+ */
+DASHAUTH_API void dashauth_device_free(dashauth_device *device);
+
+/**
+ * Generates a new RSA-2048 key from the operating system's random generator.
+ *
+ * On OK, `*key_out` is a new key, freed with dashauth_device_key_free. Blocks for the
+ * computation (typically 50 ms to a few seconds on a phone): call it off the game's
+ * main thread.
+ *
+ * Returns OK, NULL_ARGUMENT, CRYPTO, PANIC.
+ *
+ * # Safety
+ * `key_out` is NULL or writable.
+ */
+DASHAUTH_API dashauth_status dashauth_device_key_generate(dashauth_device_key **key_out);
+
+/**
+ * Reads a private key from PKCS#8 PEM text ("-----BEGIN PRIVATE KEY-----"), RSA of
+ * 2048-4096 bits.
+ *
+ * On OK, `*key_out` is a new key, freed with dashauth_device_key_free. Does not block.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, empty, over 16 KiB, not an
+ * RSA PKCS#8 key, wrong size), PANIC.
+ *
+ * # Safety
+ * `pkcs8_pem` is NULL or a NUL-terminated string; `key_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_key_from_pem(const char *pkcs8_pem,
+                                             dashauth_device_key **key_out);
+
+/**
+ * Writes the private key as PKCS#8 PEM, to store where only the player can read it.
+ *
+ * On OK, `*pkcs8_pem_out` is a new string (free with dashauth_string_free). Does not
+ * block.
+ *
+ * Returns OK, NULL_ARGUMENT, CRYPTO, PANIC.
+ *
+ * # Safety
+ * `key` is NULL or a live key; `pkcs8_pem_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_key_to_pem(const dashauth_device_key *key,
+                                           char **pkcs8_pem_out);
+
+/**
+ * Writes the public key as SPKI PEM ("-----BEGIN PUBLIC KEY-----").
+ *
+ * On OK, `*spki_pem_out` is a new string (free with dashauth_string_free). Does not
+ * block.
+ *
+ * Returns OK, NULL_ARGUMENT, CRYPTO, PANIC.
+ *
+ * # Safety
+ * `key` is NULL or a live key; `spki_pem_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_key_public_pem(const dashauth_device_key *key,
+                                               char **spki_pem_out);
+
+/**
+ * Frees a key. NULL is fine; must not be called twice. Does not block.
+ *
+ * # Safety
+ * `key` is NULL or a live key that no other call is using.
+ */
+DASHAUTH_API void dashauth_device_key_free(dashauth_device_key *key);
+
+/**
+ * Signs a nonce: standard base64 (padded) of the RSASSA-PKCS1-v1_5/SHA-256 signature of
+ * the ASCII decimal `timestamp_ms`. Deterministic.
+ *
+ * On OK, `*signature_out` is a new string (free with dashauth_string_free). Does not
+ * block (a few milliseconds of computation).
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (negative timestamp), PANIC.
+ *
+ * # Safety
+ * `key` is NULL or a live key; `signature_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_sign_nonce(const dashauth_device_key *key,
+                                    int64_t timestamp_ms,
+                                    char **signature_out);
+
+/**
+ * Builds the value of an Authorization header for nonce authentication:
+ * "Nonce <device_id> <dashauth_now_ms()> <signature>". Each value is single use.
+ *
+ * On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
+ * not block.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (device_id not a hyphenated UUID),
+ * PANIC.
+ *
+ * # Safety
+ * `key` is NULL or a live key; `device_id` is NULL or a NUL-terminated string;
+ * `header_value_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_nonce_header(const dashauth_device_key *key,
+                                      const char *device_id,
+                                      char **header_value_out);
+
+/**
+ * The library version, e.g. "0.1.0" (the same as DASHAUTH_VERSION_STRING for a matching
+ * header).
+ *
+ * Returns a static string: never NULL, never freed. Does not block.
+ */
+DASHAUTH_API const char *dashauth_version(void);
+
+/**
+ * The name of a status code, e.g. "DASHAUTH_STATUS_NOT_FOUND"; "DASHAUTH_STATUS_UNKNOWN"
+ * for a value that is not a listed code.
+ *
+ * Returns a static string: never NULL, never freed. Does not block. Unlike every other
+ * function it leaves the last error message untouched, so that
+ * `dashauth_status_str(s)` and `dashauth_last_error_message()` can be arguments of the
+ * same call in either evaluation order.
+ */
+DASHAUTH_API const char *dashauth_status_str(dashauth_status status);
+
+/**
+ * The detailed message of the last failed call on the calling thread, or "" when the
+ * last call succeeded.
+ *
+ * Every other function clears it on entry (except dashauth_status_str). The string is
+ * owned by the library and valid until the next dashauth_ call on the same thread;
+ * copy it to keep it. Never NULL. Does not block.
+ */
+DASHAUTH_API const char *dashauth_last_error_message(void);
+
+/**
+ * UNIX time in milliseconds from the system clock: the clock nonces are signed with.
+ *
+ * Returns 0 if the clock is before 1970. Does not block. Compare it with a server's
+ * time to diagnose DASHAUTH_STATUS_CLOCK_SKEW.
+ */
+DASHAUTH_API int64_t dashauth_now_ms(void);
+
+/**
+ * Starts a login for GD account `account_id`: request a challenge, send the GD message
+ * with `gjp2` (to GD only), wait for the server's bot with long polls, then delete the
+ * message from the player's outbox (best effort). The login copies the client's
+ * settings, so the client may be changed or freed afterwards.
+ *
+ * On OK, `*login_out` is a new login, freed with dashauth_login_free. Returns at once;
+ * the work happens on a worker thread that ends with the login.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (account_id 0 or above 2147483647, gjp2
+ * empty, over 256 bytes or not visible ASCII), NETWORK (no thread could be started),
+ * PANIC. Failures of the flow itself are reported by dashauth_login_poll.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `gjp2` is NULL or a NUL-terminated string;
+ * `login_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_login_start(const dashauth_client *client,
+                                     uint32_t account_id,
+                                     const char *gjp2,
+                                     dashauth_login **login_out);
+
+/**
+ * Reports a login's progress. Never blocks: call it every frame.
+ *
+ * `*stage_out` is always written when the arguments are valid. On OK, `*token_out` is
+ * a new copy of the token (free with dashauth_string_free); each call after completion
+ * returns another copy.
+ *
+ * Returns PENDING while running; OK once done; once failed, the failure's status each
+ * time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
+ * unreachable, within seconds), GD_REJECTED, GD_UNAVAILABLE, NOT_FOUND, RATE_LIMITED,
+ * HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
+ * CANCELLED. Also NULL_ARGUMENT, PANIC.
+ *
+ * # Safety
+ * `login` is NULL or a live login not used by another call at the same time;
+ * `stage_out` and `token_out` are NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_login_poll(dashauth_login *login,
+                                    dashauth_login_stage *stage_out,
+                                    char **token_out);
+
+/**
+ * Cancels a running login: from now on dashauth_login_poll reports CANCELLED. No
+ * effect on a finished login or NULL. Returns at once (a request in flight is
+ * abandoned, and the worker thread ends after it).
+ *
+ * # Safety
+ * `login` is NULL or a live login not used by another call at the same time.
+ */
+DASHAUTH_API void dashauth_login_cancel(dashauth_login *login);
+
+/**
+ * Frees a login, cancelling it if it is still running. NULL is fine; must not be
+ * called twice. Returns at once, even while a request is in flight.
+ *
+ * # Safety
+ * `login` is NULL or a live login not used by another call at the same time.
+ */
+DASHAUTH_API void dashauth_login_free(dashauth_login *login);
+
+/**
+ * Frees a string returned by this library (tokens, PEM text, JSON, headers).
+ *
+ * NULL is fine. Must not be called twice on the same string, nor on a borrowed
+ * `const char *` (those belong to their handle or are static). Never use `free()` on
+ * these strings: the library and the mod may use different heaps. Does not block.
+ *
+ * # Safety
+ * `s` is NULL or a string returned through a `char **` out-parameter of this library,
+ * not yet freed.
+ */
+DASHAUTH_API void dashauth_string_free(char *s);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
 
 #endif  /* DASHAUTH_H */

@@ -10,12 +10,18 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod client;
 pub mod clock;
+pub mod device;
 pub mod error;
+pub mod ffi;
 pub mod gd;
 pub mod gd_client;
 pub mod http;
 pub mod keys;
+pub mod login;
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{Error, Result};

@@ -1,2 +1,301 @@
-//! Placeholder until the server lands.
-fn main() {}
+//! `dashauth-server`: the reference DashAuth server. Turns flags (each also readable from
+//! a `DASHAUTH_…` environment variable) into a [`Config`] and runs it until SIGINT or
+//! SIGTERM. All behaviour lives in `dashauth::server`; this file only parses.
+
+use dashauth::server::{self, Config};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+const HELP: &str = "\
+dashauth-server: the reference DashAuth server, with an embedded Geometry Dash emulator.
+
+USAGE:
+    dashauth-server [OPTIONS]
+
+Without --gd-url the server runs offline: it answers GD requests itself at
+http://ADDR/database/*.php and its bot reads that inbox, so the whole login flow works
+out of the box. With --gd-url it reads the inbox of a real GD bot account.
+
+Every option can also be set with the environment variable shown; the flag wins.
+
+OPTIONS:
+    --listen ADDR                 Address to listen on [default: 127.0.0.1:8787]
+                                  (DASHAUTH_LISTEN)
+    --gd-url URL                  GD database URL, e.g. https://www.boomlings.com/database;
+                                  requires --bot-account-id and --bot-gjp2
+                                  (DASHAUTH_GD_URL)
+    --bot-account-id N            The bot's GD account id [default with the emulator:
+                                  a built-in bot] (DASHAUTH_BOT_ACCOUNT_ID)
+    --bot-gjp2 HEX                The bot's gjp2; prefer the variable, flags show in `ps`
+                                  (DASHAUTH_BOT_GJP2)
+    --poll-interval-ms N          At most one inbox fetch per N ms [default: 2000 with
+                                  GD, 100 with the emulator] (DASHAUTH_POLL_INTERVAL_MS)
+    --challenge-ttl-s N           Lifetime of a challenge [default: 300]
+                                  (DASHAUTH_CHALLENGE_TTL_S)
+    --token-ttl-s N               Lifetime of a login token [default: 2592000, 30 days]
+                                  (DASHAUTH_TOKEN_TTL_S)
+    --session-ttl-s N             Lifetime of a device session token [default: 86400]
+                                  (DASHAUTH_SESSION_TTL_S)
+    --complete-wait-ms N          Default long-poll wait of challenge_complete, at most
+                                  10000 [default: 5000] (DASHAUTH_COMPLETE_WAIT_MS)
+    --rate-limit-per-minute N     Requests per minute per IP (a third per account);
+                                  0 turns limits off [default: 30 with GD, 0 with the
+                                  emulator] (DASHAUTH_RATE_LIMIT_PER_MINUTE)
+    --trust-forwarded-for         Take the client IP from X-Forwarded-For; only behind
+                                  a reverse proxy you run (DASHAUTH_TRUST_FORWARDED_FOR=1)
+    --data-dir PATH               Where the CA key and certificate persist [default:
+                                  none, a new CA each start] (DASHAUTH_DATA_DIR)
+    --gd-fault-rate F             Emulator only: share of GD requests that fail with -1,
+                                  HTTP 500, an HTML page or garbage, 0..1 [default: 0]
+                                  (DASHAUTH_GD_FAULT_RATE)
+    --gd-latency-ms N             Emulator only: delay added to every GD request
+                                  [default: 0] (DASHAUTH_GD_LATENCY_MS)
+    --clock-offset-ms N           Testing: pretend the server clock is N ms ahead (or
+                                  behind, if negative) (DASHAUTH_CLOCK_OFFSET_MS)
+    -h, --help                    Print this help
+";
+
+/// Flags that take a value.
+const VALUE_FLAGS: [&str; 14] = [
+    "listen",
+    "gd-url",
+    "bot-account-id",
+    "bot-gjp2",
+    "poll-interval-ms",
+    "challenge-ttl-s",
+    "token-ttl-s",
+    "session-ttl-s",
+    "complete-wait-ms",
+    "rate-limit-per-minute",
+    "data-dir",
+    "gd-fault-rate",
+    "gd-latency-ms",
+    "clock-offset-ms",
+];
+/// Flags that are on or off.
+const SWITCHES: [&str; 1] = ["trust-forwarded-for"];
+const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+enum Command {
+    Help,
+    Run(Config, Vec<String>),
+}
+
+fn env_name(flag: &str) -> String {
+    format!("DASHAUTH_{}", flag.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Flag values: from the environment first, then the command line over them.
+fn collect(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<HashMap<&'static str, String>>, String> {
+    let mut values = HashMap::new();
+    for flag in VALUE_FLAGS.iter().chain(&SWITCHES) {
+        if let Some(v) = env(&env_name(flag)).filter(|v| !v.is_empty()) {
+            values.insert(*flag, v);
+        }
+    }
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(None);
+        }
+        let body = arg
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {arg:?}"))?;
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        if let Some(flag) = SWITCHES.iter().find(|f| **f == name) {
+            values.insert(*flag, inline.unwrap_or_else(|| "1".into()));
+        } else if let Some(flag) = VALUE_FLAGS.iter().find(|f| **f == name) {
+            let value = match inline {
+                Some(v) => v,
+                None => args
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("--{name} needs a value"))?,
+            };
+            values.insert(*flag, value);
+        } else {
+            return Err(format!("unknown option --{name} (see --help)"));
+        }
+    }
+    Ok(Some(values))
+}
+
+fn parse_value<T: FromStr>(values: &HashMap<&str, String>, flag: &str) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    values
+        .get(flag)
+        .map(|v| v.trim().parse().map_err(|e| format!("--{flag} {v:?}: {e}")))
+        .transpose()
+}
+
+fn parse_switch(values: &HashMap<&str, String>, flag: &str) -> Result<bool, String> {
+    match values
+        .get(flag)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(format!("--{flag}: {other:?} is not a yes/no value")),
+    }
+}
+
+fn base_config(values: &HashMap<&str, String>) -> Result<Config, String> {
+    let id: Option<u32> = parse_value(values, "bot-account-id")?;
+    let gjp2 = values.get("bot-gjp2");
+    match values.get("gd-url") {
+        Some(url) => match (id, gjp2) {
+            (Some(id), Some(gjp2)) => Ok(Config::for_gd(url, id, gjp2)),
+            _ => Err("--gd-url needs --bot-account-id and --bot-gjp2".into()),
+        },
+        None => {
+            let mut config = Config::default();
+            if let Some(id) = id {
+                config.bot_account_id = id;
+            }
+            if let Some(gjp2) = gjp2 {
+                config.bot_gjp2 = gjp2.clone();
+            }
+            Ok(config)
+        }
+    }
+}
+
+fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String> {
+    let mut config = base_config(values)?;
+    let ms = |flag| parse_value::<u64>(values, flag).map(|v| v.map(Duration::from_millis));
+    let secs = |flag| parse_value::<u64>(values, flag).map(|v| v.map(Duration::from_secs));
+    let listen = values.get("listen").map_or(DEFAULT_LISTEN, String::as_str);
+    config.listen =
+        SocketAddr::from_str(listen.trim()).map_err(|e| format!("--listen {listen:?}: {e}"))?;
+    config.poll_interval = ms("poll-interval-ms")?.unwrap_or(config.poll_interval);
+    config.complete_wait = ms("complete-wait-ms")?.unwrap_or(config.complete_wait);
+    config.gd_latency = ms("gd-latency-ms")?.unwrap_or(config.gd_latency);
+    config.challenge_ttl = secs("challenge-ttl-s")?.unwrap_or(config.challenge_ttl);
+    config.token_ttl = secs("token-ttl-s")?.unwrap_or(config.token_ttl);
+    config.session_ttl = secs("session-ttl-s")?.unwrap_or(config.session_ttl);
+    config.gd_fault_rate = parse_value(values, "gd-fault-rate")?.unwrap_or(0.0);
+    config.clock_offset_ms = parse_value(values, "clock-offset-ms")?.unwrap_or(0);
+    config.data_dir = values.get("data-dir").map(Into::into);
+    config.trust_forwarded_for = parse_switch(values, "trust-forwarded-for")?;
+    if let Some(n) = parse_value(values, "rate-limit-per-minute")? {
+        config.rate_limit_per_minute = n;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    let mut notes = Vec::new();
+    if config.gd_url.is_some()
+        && (values.contains_key("gd-fault-rate") || values.contains_key("gd-latency-ms"))
+    {
+        notes.push("--gd-fault-rate and --gd-latency-ms only affect the emulator".into());
+    }
+    Ok((config, notes))
+}
+
+fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, String> {
+    match collect(args, env)? {
+        None => Ok(Command::Help),
+        Some(values) => build(&values).map(|(config, notes)| Command::Run(config, notes)),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args, &|name| std::env::var(name).ok()) {
+        Ok(Command::Help) => {
+            print!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Run(config, notes)) => {
+            for note in notes {
+                eprintln!("note: {note}");
+            }
+            match server::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dashauth-server: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("dashauth-server: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_config(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match parse(&args, &|name| env.get(name).cloned())? {
+            Command::Run(config, _) => Ok(config),
+            Command::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn defaults_to_the_emulator_on_port_8787() {
+        let config = run_config(&[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8787");
+        assert_eq!(config.gd_url, None);
+        assert_eq!(config.rate_limit_per_minute, 0);
+        assert_eq!(config.bot_account_id, server::EMULATOR_BOT_ACCOUNT_ID);
+    }
+
+    #[test]
+    fn gd_url_brings_real_gd_defaults_and_needs_credentials() {
+        let env = [
+            ("DASHAUTH_GD_URL", "https://gd.example/database"),
+            ("DASHAUTH_BOT_ACCOUNT_ID", "123"),
+            ("DASHAUTH_BOT_GJP2", "abc"),
+        ];
+        let config = run_config(&[], &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.poll_interval, Duration::from_millis(2000));
+        assert_eq!(config.rate_limit_per_minute, 30);
+        assert_eq!(config.bot_account_id, 123);
+        assert!(run_config(&["--gd-url", "https://gd.example/database"], &[]).is_err());
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let config = run_config(
+            &["--poll-interval-ms=250", "--listen", "127.0.0.1:0"],
+            &[
+                ("DASHAUTH_POLL_INTERVAL_MS", "900"),
+                ("DASHAUTH_CHALLENGE_TTL_S", "7"),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.poll_interval, Duration::from_millis(250));
+        assert_eq!(config.challenge_ttl, Duration::from_secs(7));
+        assert_eq!(config.listen.port(), 0);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(run_config(&["--poll-interval-ms", "soon"], &[]).is_err());
+        assert!(run_config(&["--gd-fault-rate", "2"], &[]).is_err());
+        assert!(run_config(&["--frobnicate"], &[]).is_err());
+        assert!(run_config(&["--listen"], &[]).is_err());
+        assert!(run_config(&["--trust-forwarded-for=maybe"], &[]).is_err());
+        assert_eq!(run_config(&["--help"], &[]).err().as_deref(), Some("help"));
+    }
+}

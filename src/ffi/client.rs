@@ -1,0 +1,225 @@
+//! `dashauth_client`: one DashAuth server and the GD server the player's message goes to.
+
+use super::handles::{BoxCastable, free_box, to_boxed_mut_ptr, try_ref};
+use super::status::{Failure, dashauth_status};
+use super::strings::str_in;
+use super::{Out, ffi_status, ffi_void};
+use crate::client::{Client, Token};
+use std::ffi::c_char;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A DashAuth server (base URL), the GD server the verification message goes to, the
+/// per-request timeout and the login deadline.
+///
+/// Thread safety: may be used from any number of threads at once. The setters are
+/// thread-safe too, but are meant to be called right after dashauth_client_new: a call
+/// or login already running keeps the settings it started with.
+pub struct dashauth_client {
+    _private: [u8; 0],
+}
+
+/// The client behind a `dashauth_client`: immutable snapshots swapped by the setters.
+pub(crate) struct ClientCell {
+    current: RwLock<Arc<Client>>,
+}
+
+impl BoxCastable for dashauth_client {
+    type RustType = ClientCell;
+}
+
+impl ClientCell {
+    /// The settings now; unaffected by later setter calls.
+    pub(crate) fn snapshot(&self) -> Arc<Client> {
+        // The lock only guards an Arc swap; a poisoned one still holds a valid client.
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn update(&self, change: impl FnOnce(&Client) -> crate::Result<Client>) -> crate::Result<()> {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        *current = Arc::new(change(&current)?);
+        Ok(())
+    }
+}
+
+/// Looks up a client argument.
+///
+/// # Safety
+/// `client` is NULL or a live `dashauth_client`.
+pub(crate) unsafe fn client_arg(client: *const dashauth_client) -> Result<Arc<Client>, Failure> {
+    // SAFETY: forwarded contract.
+    unsafe { try_ref(client, "client") }.map(ClientCell::snapshot)
+}
+
+/// Creates a client for the DashAuth server at `base_url`, e.g.
+/// "https://auth.example.com/api/v1" (https; http only for 127.0.0.1, ::1 and
+/// localhost). GD URL "https://www.boomlings.com/database", timeout 10 s per request,
+/// login deadline 60 s.
+///
+/// On OK, `*client_out` is a new client, freed with dashauth_client_free. Does not block
+/// (no request is made).
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, not an http(s) URL, a query
+/// or fragment, plain http to another host, longer than 2048 bytes), PANIC.
+///
+/// # Safety
+/// `base_url` is NULL or a NUL-terminated string; `client_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_new(
+    base_url: *const c_char,
+    client_out: *mut *mut dashauth_client,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract.
+        let out = unsafe { Out::new(client_out, "client_out") }?;
+        // SAFETY: the caller's contract.
+        let base_url = unsafe { str_in(base_url, "base_url") }?;
+        let client = Client::new(base_url)?;
+        out.write(to_boxed_mut_ptr(ClientCell {
+            current: RwLock::new(Arc::new(client)),
+        }));
+        Ok(())
+    })
+}
+
+/// Sets the GD database URL the verification message is sent to: default
+/// "https://www.boomlings.com/database"; a private server's, or the emulator's
+/// ".../database". Plain http is allowed (GD itself speaks it).
+///
+/// Does not block. Calls and logins already running keep the old URL.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, not an http(s) URL), PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client; `gd_database_url` is NULL or a NUL-terminated
+/// string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_set_gd_url(
+    client: *mut dashauth_client,
+    gd_database_url: *const c_char,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract.
+        let cell = unsafe { try_ref(client.cast_const(), "client") }?;
+        // SAFETY: the caller's contract.
+        let url = unsafe { str_in(gd_database_url, "gd_database_url") }?;
+        cell.update(|c| c.with_gd_url(url))?;
+        Ok(())
+    })
+}
+
+/// Sets the timeout of each HTTP request (connect to last byte), 1 ..= 600000 ms;
+/// default 10000. Long polls are sized to fit in it.
+///
+/// Does not block. Calls and logins already running keep the old timeout.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (0 or above 600000), PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_set_timeout_ms(
+    client: *mut dashauth_client,
+    timeout_ms: u32,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract.
+        let cell = unsafe { try_ref(client.cast_const(), "client") }?;
+        cell.update(|c| c.with_timeout(Duration::from_millis(timeout_ms.into())))?;
+        Ok(())
+    })
+}
+
+/// Sets how long a whole login (dashauth_login_start) may take before it fails with
+/// TIMED_OUT, 1 ..= 3600000 ms; default 60000.
+///
+/// Does not block. Logins already running keep their deadline.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (0 or above 3600000), PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_set_login_deadline_ms(
+    client: *mut dashauth_client,
+    deadline_ms: u32,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract.
+        let cell = unsafe { try_ref(client.cast_const(), "client") }?;
+        cell.update(|c| c.with_login_deadline(Duration::from_millis(deadline_ms.into())))?;
+        Ok(())
+    })
+}
+
+/// Asks the server whose token `token` is (GET whoami): on OK, `*account_id_out` is the
+/// GD account id and `*expires_at_out` the expiry (UNIX ms). Works for login tokens and
+/// device session tokens.
+///
+/// Blocks for one HTTP request (up to the timeout): call it off the game's main thread.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (token empty, over 4096 bytes, or not
+/// visible ASCII), NETWORK, UNAUTHORIZED (unknown, expired or revoked token),
+/// RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client; `token` is NULL or a NUL-terminated string; the
+/// out-parameters are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_whoami(
+    client: *const dashauth_client,
+    token: *const c_char,
+    account_id_out: *mut u32,
+    expires_at_out: *mut i64,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract, for each argument.
+        let (client, token, account_out, expires_out) = unsafe {
+            (
+                client_arg(client)?,
+                str_in(token, "token")?,
+                Out::new(account_id_out, "account_id_out")?,
+                Out::new(expires_at_out, "expires_at_out")?,
+            )
+        };
+        let who = client.whoami(&Token::parse(token)?)?;
+        account_out.write(who.account_id);
+        expires_out.write(who.expires_at);
+        Ok(())
+    })
+}
+
+/// Revokes a login or session token on the server (POST token/revoke), e.g. on logout.
+///
+/// Blocks for one HTTP request (up to the timeout): call it off the game's main thread.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token), NETWORK,
+/// UNAUTHORIZED (unknown, expired or already revoked token), RATE_LIMITED, HTTP,
+/// PROTOCOL, PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client; `token` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_revoke_token(
+    client: *const dashauth_client,
+    token: *const c_char,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract, for each argument.
+        let (client, token) = unsafe { (client_arg(client)?, str_in(token, "token")?) };
+        client.revoke_token(&Token::parse(token)?)?;
+        Ok(())
+    })
+}
+
+/// Frees a client. NULL is fine; must not be called twice, nor while another thread
+/// still uses the client. Logins started from it keep running with their own copy of
+/// its settings. Does not block.
+///
+/// # Safety
+/// `client` is NULL or a live client that no other call is using.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_free(client: *mut dashauth_client) {
+    // SAFETY: the caller's contract.
+    ffi_void(|| unsafe { free_box(client) })
+}

@@ -1,0 +1,174 @@
+//! The status codes of the C API and the one mapping from the core's [`Error`].
+
+use crate::error::Error;
+use std::ffi::CStr;
+use std::fmt;
+
+/// The result of every fallible function: `DASHAUTH_STATUS_OK` (0), `PENDING` (1, not an
+/// error), or a negative error code. The details of an error are in
+/// `dashauth_last_error_message()`.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum dashauth_status {
+    /// Success.
+    Ok = 0,
+    /// Not an error: not finished yet, poll again later.
+    Pending = 1,
+    /// A pointer argument is NULL.
+    NullArgument = -1,
+    /// Bad UTF-8, empty, out of range, bad PEM, bad URL.
+    InvalidArgument = -2,
+    /// Connect, DNS, TLS, or the timeout of one request.
+    Network = -3,
+    /// Unexpected HTTP status (or `success: false`) from the DashAuth server.
+    Http = -4,
+    /// Malformed response.
+    Protocol = -5,
+    /// Challenge (or device) unknown, expired or already used.
+    NotFound = -6,
+    /// Token or nonce rejected.
+    Unauthorized = -7,
+    /// The server asks to slow down.
+    RateLimited = -8,
+    /// GD answered -1: wrong gjp2, messages off, bot blocked.
+    GdRejected = -9,
+    /// GD CDN refused or failed (HTML page, 5xx).
+    GdUnavailable = -10,
+    /// The whole login ran past its deadline.
+    TimedOut = -11,
+    /// The login was cancelled.
+    Cancelled = -12,
+    /// The server says this device's clock is off by more than 30 s.
+    ClockSkew = -13,
+    /// Key generation, signing, key encoding.
+    Crypto = -14,
+    /// Internal error caught at the boundary; please report it.
+    Panic = -99,
+}
+
+/// A status as C passes it in: any `int32_t`, possibly not a listed code. Reading it as
+/// the enum directly would be undefined behaviour for an unlisted value. (cbindgen
+/// spells it `dashauth_status`, see cbindgen.toml.)
+pub type RawStatus = i32;
+
+impl dashauth_status {
+    const ALL: [dashauth_status; 17] = [
+        Self::Ok,
+        Self::Pending,
+        Self::NullArgument,
+        Self::InvalidArgument,
+        Self::Network,
+        Self::Http,
+        Self::Protocol,
+        Self::NotFound,
+        Self::Unauthorized,
+        Self::RateLimited,
+        Self::GdRejected,
+        Self::GdUnavailable,
+        Self::TimedOut,
+        Self::Cancelled,
+        Self::ClockSkew,
+        Self::Crypto,
+        Self::Panic,
+    ];
+
+    /// The listed status with this code, if any.
+    pub fn from_raw(raw: RawStatus) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as i32 == raw)
+    }
+
+    /// The constant's name, e.g. `DASHAUTH_STATUS_NOT_FOUND`.
+    pub fn name(self) -> &'static CStr {
+        match self {
+            Self::Ok => c"DASHAUTH_STATUS_OK",
+            Self::Pending => c"DASHAUTH_STATUS_PENDING",
+            Self::NullArgument => c"DASHAUTH_STATUS_NULL_ARGUMENT",
+            Self::InvalidArgument => c"DASHAUTH_STATUS_INVALID_ARGUMENT",
+            Self::Network => c"DASHAUTH_STATUS_NETWORK",
+            Self::Http => c"DASHAUTH_STATUS_HTTP",
+            Self::Protocol => c"DASHAUTH_STATUS_PROTOCOL",
+            Self::NotFound => c"DASHAUTH_STATUS_NOT_FOUND",
+            Self::Unauthorized => c"DASHAUTH_STATUS_UNAUTHORIZED",
+            Self::RateLimited => c"DASHAUTH_STATUS_RATE_LIMITED",
+            Self::GdRejected => c"DASHAUTH_STATUS_GD_REJECTED",
+            Self::GdUnavailable => c"DASHAUTH_STATUS_GD_UNAVAILABLE",
+            Self::TimedOut => c"DASHAUTH_STATUS_TIMED_OUT",
+            Self::Cancelled => c"DASHAUTH_STATUS_CANCELLED",
+            Self::ClockSkew => c"DASHAUTH_STATUS_CLOCK_SKEW",
+            Self::Crypto => c"DASHAUTH_STATUS_CRYPTO",
+            Self::Panic => c"DASHAUTH_STATUS_PANIC",
+        }
+    }
+}
+
+impl From<&Error> for dashauth_status {
+    /// The one place where core errors become status codes.
+    fn from(e: &Error) -> Self {
+        match e {
+            Error::InvalidArgument(_) => Self::InvalidArgument,
+            Error::Network(_) => Self::Network,
+            Error::Http { .. } => Self::Http,
+            Error::Protocol(_) => Self::Protocol,
+            Error::NotFound(_) => Self::NotFound,
+            Error::Unauthorized(_) => Self::Unauthorized,
+            Error::RateLimited { .. } => Self::RateLimited,
+            Error::GdRejected(_) => Self::GdRejected,
+            Error::GdUnavailable(_) => Self::GdUnavailable,
+            Error::TimedOut(_) => Self::TimedOut,
+            Error::Cancelled => Self::Cancelled,
+            Error::ClockSkew { .. } => Self::ClockSkew,
+            Error::Crypto(_) => Self::Crypto,
+        }
+    }
+}
+
+/// Why an export failed: a C-side mistake, or an error of the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// This argument was NULL.
+    NullArgument(&'static str),
+    /// The core's error.
+    Error(Error),
+}
+
+impl Failure {
+    /// The status the export returns.
+    pub(crate) fn status(&self) -> dashauth_status {
+        match self {
+            Failure::NullArgument(_) => dashauth_status::NullArgument,
+            Failure::Error(e) => e.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NullArgument(name) => write!(f, "argument `{name}` is NULL"),
+            Failure::Error(e) => e.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_code() {
+        for s in dashauth_status::ALL {
+            assert_eq!(dashauth_status::from_raw(s as i32), Some(s));
+            let name = s.name().to_str().unwrap_or_default();
+            assert!(name.starts_with("DASHAUTH_STATUS_"), "{name}");
+        }
+        assert_eq!(dashauth_status::from_raw(42), None);
+        assert_eq!(dashauth_status::NotFound as i32, -6);
+        assert_eq!(dashauth_status::Panic as i32, -99);
+    }
+}

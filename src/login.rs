@@ -1,0 +1,346 @@
+//! The whole login (request a challenge, send the GD message, wait for the bot, clean up)
+//! on a worker thread, so the game's frame loop never waits for the network.
+//!
+//! The caller's side ([`Login::poll`], [`Login::cancel`], drop) only ever takes a mutex
+//! that the worker holds for a few instructions, never across a request: it returns in
+//! microseconds even while a request is in flight. Cancel and the deadline take effect on
+//! the caller's side at once; the detached worker notices between steps (long polls are
+//! at most [`MAX_LONG_POLL`]) and ends, so no thread outlives its login by more than one
+//! request.
+
+use crate::client::{Challenge, Client, Completion, Gjp2, Token};
+use crate::error::{Error, Result};
+use crate::protocol::AccountId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Longest a single `challenge_complete` long poll waits, so that the worker sees a
+/// cancel or the deadline within a few seconds.
+pub const MAX_LONG_POLL: Duration = Duration::from_secs(2);
+/// Shortest interval between two polls, for servers that answer at once.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Network failures tolerated in a row while waiting, before the login fails.
+pub const NETWORK_RETRIES: u32 = 2;
+/// Pause after a network failure while waiting.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Where a login is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Asking the DashAuth server for a challenge.
+    RequestingChallenge,
+    /// Sending the GD message.
+    SendingMessage,
+    /// Waiting for the server's bot to see the message.
+    WaitingForBot,
+    /// Token obtained; deleting the message from the player's outbox.
+    CleaningUp,
+    /// Finished with a token.
+    Done,
+    /// Finished with an error (including cancel and deadline).
+    Failed,
+}
+
+/// What [`Login::poll`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Still running, at this stage.
+    Running(Stage),
+    /// Finished with this token.
+    Done(Token),
+    /// Finished with this error.
+    Failed(Error),
+}
+
+#[derive(Debug)]
+struct State {
+    stage: Stage,
+    /// Set once the bot validated; kept while cleaning up.
+    token: Option<Token>,
+    outcome: Option<Result<Token>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the worker from its pauses when the login is stopped.
+    wake: Condvar,
+    stopped: AtomicBool,
+    deadline: Instant,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave State inconsistent (every update is one
+        // assignment), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the login with `outcome` unless it already ended; wakes the worker.
+    fn finish(&self, state: &mut State, outcome: Result<Token>) {
+        if state.outcome.is_none() {
+            state.stage = if outcome.is_ok() {
+                Stage::Done
+            } else {
+                Stage::Failed
+            };
+            state.outcome = Some(outcome);
+        }
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    /// Ends the login if its deadline passed. A token already obtained wins over the
+    /// deadline: only the clean-up is abandoned.
+    fn check_deadline(&self, state: &mut State) {
+        if state.outcome.is_none() && Instant::now() >= self.deadline {
+            let outcome = match state.token.clone() {
+                Some(token) => Ok(token),
+                None => Err(Error::TimedOut(
+                    "the server's bot did not see the verification message in time; check that \
+                     Geometry Dash is reachable and try again"
+                        .into(),
+                )),
+            };
+            self.finish(state, outcome);
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Moves to `stage`; false when the login already ended (the worker then stops).
+    fn enter(&self, stage: Stage) -> bool {
+        let mut state = self.lock();
+        self.check_deadline(&mut state);
+        if state.outcome.is_some() {
+            return false;
+        }
+        state.stage = stage;
+        true
+    }
+
+    /// Sleeps up to `d` (never past the deadline); false when the login ended meanwhile.
+    fn pause(&self, d: Duration) -> bool {
+        let until = (Instant::now() + d).min(self.deadline);
+        let mut state = self.lock();
+        loop {
+            self.check_deadline(&mut state);
+            let now = Instant::now();
+            if state.outcome.is_some() || now >= until {
+                return state.outcome.is_none();
+            }
+            state = match self.wake.wait_timeout(state, until - now) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// A running or finished login. Dropping it cancels a running login and returns at once.
+#[derive(Debug)]
+pub struct Login {
+    shared: Arc<Shared>,
+}
+
+impl Login {
+    /// Starts a login on a new thread with a snapshot of `client`'s settings (including
+    /// its login deadline). Returns at once.
+    pub fn start(client: Client, account_id: AccountId, gjp2: Gjp2) -> Result<Login> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                stage: Stage::RequestingChallenge,
+                token: None,
+                outcome: None,
+            }),
+            wake: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            deadline: Instant::now() + client.login_deadline(),
+        });
+        let worker = Worker {
+            shared: Arc::clone(&shared),
+            client,
+            account_id,
+            gjp2,
+        };
+        std::thread::Builder::new()
+            .name("dashauth-login".into())
+            .spawn(move || worker.run())
+            .map_err(|e| Error::Network(format!("could not start the login thread: {e}")))?;
+        Ok(Login { shared })
+    }
+
+    /// Where the login is. Never blocks on the network.
+    pub fn poll(&self) -> Progress {
+        let mut state = self.shared.lock();
+        self.shared.check_deadline(&mut state);
+        match &state.outcome {
+            None => Progress::Running(state.stage),
+            Some(Ok(token)) => Progress::Done(token.clone()),
+            Some(Err(e)) => Progress::Failed(e.clone()),
+        }
+    }
+
+    /// Stops a running login: it fails with [`Error::Cancelled`] at once. No effect on a
+    /// finished one.
+    pub fn cancel(&self) {
+        let mut state = self.shared.lock();
+        self.shared.finish(&mut state, Err(Error::Cancelled));
+    }
+}
+
+impl Drop for Login {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    client: Client,
+    account_id: AccountId,
+    gjp2: Gjp2,
+}
+
+impl Worker {
+    fn run(self) {
+        let outcome = self.steps();
+        let mut state = self.shared.lock();
+        self.shared.finish(&mut state, outcome);
+    }
+
+    fn steps(&self) -> Result<Token> {
+        self.step(Stage::RequestingChallenge)?;
+        let challenge = self.client.request_challenge(self.account_id)?;
+        self.step(Stage::SendingMessage)?;
+        self.client
+            .send_gd_message(&challenge, self.account_id, &self.gjp2)?;
+        self.step(Stage::WaitingForBot)?;
+        let token = self.wait_for_token(&challenge)?;
+        {
+            let mut state = self.shared.lock();
+            state.token = Some(token.clone());
+        }
+        if self.step(Stage::CleaningUp).is_ok() {
+            // Best effort: a message left in the outbox is harmless.
+            let _ = self
+                .client
+                .delete_sent_message(&challenge, self.account_id, &self.gjp2);
+        }
+        Ok(token)
+    }
+
+    /// Enters `stage`, or stops the worker (the outcome is already set; `Cancelled` here
+    /// is never reported).
+    fn step(&self, stage: Stage) -> Result<()> {
+        if self.shared.enter(stage) {
+            Ok(())
+        } else {
+            Err(Error::Cancelled)
+        }
+    }
+
+    fn wait_for_token(&self, challenge: &Challenge) -> Result<Token> {
+        let mut network_failures = 0;
+        loop {
+            if self.shared.is_stopped() {
+                return Err(Error::Cancelled);
+            }
+            let wait = self
+                .shared
+                .remaining()
+                .min(MAX_LONG_POLL)
+                .min(Duration::from_millis(self.client.default_long_poll_ms()));
+            let started = Instant::now();
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            let pause = match self.client.poll_completion(&challenge.id, Some(wait_ms)) {
+                Ok(Completion::Token(token)) => return Ok(token),
+                Ok(Completion::Pending) => {
+                    network_failures = 0;
+                    MIN_POLL_INTERVAL.saturating_sub(started.elapsed())
+                }
+                Err(Error::Network(_)) if network_failures < NETWORK_RETRIES => {
+                    network_failures += 1;
+                    RETRY_PAUSE
+                }
+                Err(Error::RateLimited { retry_after_s, .. }) => {
+                    Duration::from_secs(retry_after_s.unwrap_or(1).max(1))
+                }
+                Err(e) => return Err(e),
+            };
+            if !self.shared.pause(pause) {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable_client(deadline_ms: u64) -> Client {
+        // Port 9 on loopback: nothing listens, connections are refused at once.
+        Client::new("http://127.0.0.1:9")
+            .and_then(|c| c.with_login_deadline(Duration::from_millis(deadline_ms)))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn start(client: Client) -> Login {
+        let id = AccountId::new(42).unwrap_or_else(|e| panic!("{e}"));
+        let gjp2 = Gjp2::parse("x").unwrap_or_else(|e| panic!("{e}"));
+        Login::start(client, id, gjp2).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn wait_end(login: &Login) -> Progress {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            match login.poll() {
+                Progress::Running(_) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    #[test]
+    fn unreachable_server_fails_with_network() {
+        let login = start(unreachable_client(60_000));
+        assert!(matches!(
+            wait_end(&login),
+            Progress::Failed(Error::Network(_))
+        ));
+    }
+
+    #[test]
+    fn cancel_is_reported_at_once_and_sticks() {
+        let login = start(unreachable_client(60_000));
+        login.cancel();
+        assert_eq!(login.poll(), Progress::Failed(Error::Cancelled));
+        login.cancel();
+        assert_eq!(login.poll(), Progress::Failed(Error::Cancelled));
+    }
+
+    #[test]
+    fn passed_deadline_is_timed_out() {
+        let login = start(unreachable_client(1));
+        std::thread::sleep(Duration::from_millis(5));
+        let progress = login.poll();
+        // The worker may also have failed on the refused connection first.
+        assert!(
+            matches!(
+                progress,
+                Progress::Failed(Error::TimedOut(_)) | Progress::Failed(Error::Network(_))
+            ),
+            "{progress:?}"
+        );
+    }
+}

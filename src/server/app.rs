@@ -1,0 +1,104 @@
+//! The state every handler and the bot share: configuration, store, CA, limits, metrics
+//! and the signals between the HTTP side and the bot thread.
+
+use super::Config;
+use super::bot::BotSignal;
+use super::certs::CertAuthority;
+use super::log::log_event;
+use super::metrics::Metrics;
+use super::rate_limit::{Limit, RateLimiter};
+use super::reply::ApiError;
+use super::store::Store;
+use crate::clock;
+use axum::http::HeaderMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Shared server state.
+pub struct App {
+    /// The configuration the server started with.
+    pub config: Config,
+    /// Challenges, tokens, devices, nonces.
+    pub store: Store,
+    /// Signs device certificates.
+    pub ca: CertAuthority,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Per-IP and per-account limits.
+    pub limiter: RateLimiter,
+    /// Wakes the bot.
+    pub bot: BotSignal,
+    /// Bumped by the bot whenever it validates challenges; long polls wait on it.
+    validated: watch::Sender<u64>,
+    /// Becomes true when the server stops; long polls give up on it.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl App {
+    /// Assembles the state; `shutdown` turns true when the server stops.
+    pub fn new(config: Config, ca: CertAuthority, shutdown: watch::Receiver<bool>) -> Self {
+        App {
+            limiter: RateLimiter::new(config.rate_limit_per_minute),
+            config,
+            store: Store::new(),
+            ca,
+            metrics: Arc::new(Metrics::default()),
+            bot: BotSignal::default(),
+            validated: watch::Sender::new(0),
+            shutdown,
+        }
+    }
+
+    /// The server's clock, UNIX ms, including the configured test offset.
+    pub fn now_ms(&self) -> i64 {
+        clock::now_ms().saturating_add(self.config.clock_offset_ms)
+    }
+
+    /// Wakes every long poll to look at its challenge again.
+    pub fn announce_validated(&self) {
+        self.validated.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees the next [`Self::announce_validated`].
+    pub fn watch_validated(&self) -> watch::Receiver<u64> {
+        self.validated.subscribe()
+    }
+
+    /// A receiver that turns true when the server stops.
+    pub fn watch_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// The client's IP: the peer, or behind a trusted proxy the last `X-Forwarded-For`
+    /// entry (the one the proxy added; earlier entries are whatever the client sent).
+    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.config.trust_forwarded_for {
+            return peer.ip();
+        }
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+            .last()
+            .unwrap_or(peer.ip())
+    }
+
+    /// Counts one request against `limit`; 429 when it is used up.
+    pub fn rate_limit(&self, limit: Limit) -> Result<(), ApiError> {
+        self.limiter.take(limit).map_err(|s| self.refuse(limit, s))
+    }
+
+    /// Like [`Self::rate_limit`] without counting the request.
+    pub fn rate_limit_reached(&self, limit: Limit) -> Result<(), ApiError> {
+        self.limiter.check(limit).map_err(|s| self.refuse(limit, s))
+    }
+
+    fn refuse(&self, limit: Limit, retry_after_s: u64) -> ApiError {
+        self.metrics.rate_limited();
+        log_event!("rate limited: {limit:?}, retry after {retry_after_s} s");
+        ApiError::RateLimited(retry_after_s)
+    }
+}

@@ -1,0 +1,104 @@
+//! Who is calling: the `Authorization` header resolved to a token grant or a device,
+//! with the status and message the protocol gives each failure.
+
+use super::app::App;
+use super::log::log_event;
+use super::nonce;
+use super::rate_limit::Limit;
+use super::reply::ApiError;
+use super::store::{Device, TokenGrant};
+use super::tokens::TokenHash;
+use crate::protocol::{AccountId, BEARER_SCHEME, NONCE_SCHEME, Uuid};
+use axum::http::{HeaderMap, header};
+use std::net::IpAddr;
+
+/// A caller identified by a bearer token (login or session token).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenCaller {
+    /// The presented token's hash, to revoke it.
+    pub hash: TokenHash,
+    /// What it grants.
+    pub grant: TokenGrant,
+}
+
+/// A caller that is a device: by nonce, or by a session token the device opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceCaller {
+    /// The device's account.
+    pub account: AccountId,
+    /// The device.
+    pub device: Uuid,
+}
+
+fn authorization(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization header".into()))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("Authorization header is not ASCII".into()))?;
+    let value = value.trim();
+    Ok(value.split_once(' ').unwrap_or((value, "")))
+}
+
+fn is_scheme(scheme: &str, expected: &str) -> bool {
+    scheme.eq_ignore_ascii_case(expected)
+}
+
+/// The caller of a route that takes `Authorization: Bearer <token>`.
+pub fn bearer(app: &App, headers: &HeaderMap) -> Result<TokenCaller, ApiError> {
+    let (scheme, token) = authorization(headers)?;
+    if !is_scheme(scheme, BEARER_SCHEME) {
+        return Err(ApiError::Unauthorized(format!(
+            "this route needs `Authorization: {BEARER_SCHEME} <token>`"
+        )));
+    }
+    let hash = TokenHash::of(token.trim());
+    let grant = app
+        .store
+        .token(&hash, app.now_ms())
+        .ok_or_else(|| ApiError::Unauthorized("unknown, expired or revoked token".into()))?;
+    Ok(TokenCaller { hash, grant })
+}
+
+/// The device of a route that takes `Authorization: Nonce …`. Failed checks count
+/// against the caller's IP, and are refused outright once that limit is reached.
+pub fn nonce_device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Device, ApiError> {
+    let (scheme, _) = authorization(headers)?;
+    if !is_scheme(scheme, NONCE_SCHEME) {
+        return Err(ApiError::Unauthorized(format!(
+            "this route needs `Authorization: {NONCE_SCHEME} <device_id> <timestamp_ms> <signature>`"
+        )));
+    }
+    app.rate_limit_reached(Limit::NonceFailureByIp(ip))?;
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    nonce::verify(&app.store, value, app.now_ms()).map_err(|refusal| {
+        app.metrics.nonce_rejected(refusal.reason);
+        log_event!("nonce refused from {ip}: {}", refusal.reason.code());
+        // Counted only now: the failure is what the limit is about.
+        let _ = app.limiter.take(Limit::NonceFailureByIp(ip));
+        ApiError::Unauthorized(refusal.message)
+    })
+}
+
+/// The device of a route that takes a nonce or a session token.
+pub fn device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<DeviceCaller, ApiError> {
+    let (scheme, _) = authorization(headers)?;
+    if is_scheme(scheme, NONCE_SCHEME) {
+        let device = nonce_device(app, headers, ip)?;
+        return Ok(DeviceCaller {
+            account: device.account,
+            device: device.id,
+        });
+    }
+    let caller = bearer(app, headers)?;
+    let device = caller.grant.device.ok_or_else(|| {
+        ApiError::Unauthorized("this route needs a nonce or a device session token".into())
+    })?;
+    Ok(DeviceCaller {
+        account: caller.grant.account,
+        device,
+    })
+}

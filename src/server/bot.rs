@@ -1,0 +1,390 @@
+//! The bot (protocol.md section 3): reads the server's GD inbox over HTTP, validates the
+//! challenges whose owner sent `auth-{challenge}`, and deletes what it has read.
+//!
+//! It runs on its own thread with the blocking [`GdClient`], so slow or failing GD
+//! requests never occupy the async runtime. Cost rules: no request while nothing is
+//! pending; at most one inbox fetch per poll interval however many challenges wait; a
+//! `challenge_complete` call may pull the next fetch forward, never closer than the
+//! interval to the previous one; errors push the next fetch back exponentially.
+
+use super::app::App;
+use super::challenges::millis;
+use super::log::log_event;
+use super::store::PendingChallenge;
+use crate::gd::{self, GdError, Message, endpoint};
+use crate::gd_client::GdClient;
+use crate::protocol::challenge_subject;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Pages read per pass at most; the rest waits for the next pass, after this batch is
+/// deleted, so a flooded inbox drains without one pass running for minutes.
+pub const MAX_PAGES_PER_PASS: u32 = 5;
+/// Longest backoff after consecutive GD errors.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct Flags {
+    challenge_added: bool,
+    hint: bool,
+    shutdown: bool,
+}
+
+/// How the HTTP side wakes the bot thread. Setting a flag takes a short lock, fine from
+/// async code; only the bot thread ever waits on it.
+#[derive(Debug, Default)]
+pub struct BotSignal {
+    flags: Mutex<Flags>,
+    wake: Condvar,
+}
+
+impl BotSignal {
+    fn flags(&self) -> MutexGuard<'_, Flags> {
+        self.flags.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn raise(&self, set: impl FnOnce(&mut Flags)) {
+        set(&mut self.flags());
+        self.wake.notify_all();
+    }
+
+    /// A challenge was issued: the bot may have to leave its idle state.
+    pub fn challenge_added(&self) {
+        self.raise(|f| f.challenge_added = true);
+    }
+
+    /// A client asked for a pending challenge: its message is probably there now.
+    pub fn hint(&self) {
+        self.raise(|f| f.hint = true);
+    }
+
+    /// Stops the bot after its current request.
+    pub fn shutdown(&self) {
+        self.raise(|f| f.shutdown = true);
+    }
+
+    /// Sleeps until a flag is raised or `until` passes (forever with `None`), then takes
+    /// the flags.
+    fn wait(&self, until: Option<Instant>) -> Flags {
+        let mut flags = self.flags();
+        loop {
+            if flags.challenge_added || flags.hint || flags.shutdown {
+                break;
+            }
+            let now = Instant::now();
+            match until {
+                Some(t) if t <= now => break,
+                Some(t) => {
+                    flags = self
+                        .wake
+                        .wait_timeout(flags, t - now)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+                None => {
+                    flags = self
+                        .wake
+                        .wait(flags)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+            }
+        }
+        let shutdown = flags.shutdown;
+        let taken = std::mem::take(&mut *flags);
+        flags.shutdown = shutdown;
+        taken
+    }
+}
+
+/// When the next inbox fetch may and should happen. Pure timing logic, no I/O.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    interval: Duration,
+    backoff: Option<Duration>,
+    last_fetch: Option<Instant>,
+    next_fetch: Option<Instant>,
+}
+
+impl Schedule {
+    /// One fetch per `interval` at most.
+    pub fn new(interval: Duration) -> Self {
+        Schedule {
+            interval,
+            backoff: None,
+            last_fetch: None,
+            next_fetch: None,
+        }
+    }
+
+    /// The earliest a fetch is allowed: the interval (or the error backoff) after the
+    /// last one.
+    fn earliest(&self, now: Instant) -> Instant {
+        match self.last_fetch {
+            Some(last) => (last + self.backoff.unwrap_or(self.interval)).max(now),
+            None => now,
+        }
+    }
+
+    /// Challenges are pending: make sure a fetch is planned. The first one comes an
+    /// interval after the challenge, since its message cannot be there any sooner.
+    pub fn pending(&mut self, now: Instant) {
+        if self.next_fetch.is_none() {
+            self.next_fetch = Some(self.earliest(now).max(now + self.interval));
+        }
+    }
+
+    /// A client is waiting: fetch as soon as allowed.
+    pub fn hint(&mut self, now: Instant) {
+        let soonest = self.earliest(now);
+        self.next_fetch = Some(self.next_fetch.map_or(soonest, |t| t.min(soonest)));
+    }
+
+    /// Nothing is pending: plan nothing.
+    pub fn idle(&mut self) {
+        self.next_fetch = None;
+    }
+
+    /// When the planned fetch is due, if one is planned.
+    pub fn next_fetch(&self) -> Option<Instant> {
+        self.next_fetch
+    }
+
+    /// A fetch ran: the next one comes an interval later, or a growing backoff after
+    /// an error.
+    pub fn fetched(&mut self, now: Instant, ok: bool) {
+        self.backoff = if ok {
+            None
+        } else {
+            let doubled = self.backoff.unwrap_or(self.interval) * 2;
+            Some(doubled.min(MAX_BACKOFF.max(self.interval)))
+        };
+        self.last_fetch = Some(now);
+        self.next_fetch = Some(now + self.backoff.unwrap_or(self.interval));
+    }
+
+    /// The current error backoff, if any.
+    pub fn backoff(&self) -> Option<Duration> {
+        self.backoff
+    }
+}
+
+/// The bot's GD identity and transport.
+pub struct Bot {
+    app: Arc<App>,
+    gd: GdClient,
+    account_id: u32,
+    gjp2: String,
+}
+
+/// What one pass found.
+#[derive(Debug, Default)]
+struct PassReport {
+    read: usize,
+    validated: u64,
+}
+
+impl Bot {
+    /// A bot reading `account_id`'s inbox through `gd`.
+    pub fn new(app: Arc<App>, gd: GdClient, account_id: u32, gjp2: String) -> Self {
+        Bot {
+            app,
+            gd,
+            account_id,
+            gjp2,
+        }
+    }
+
+    /// Runs the bot on its own thread until [`BotSignal::shutdown`].
+    pub fn spawn(self) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("dashauth-bot".into())
+            .spawn(move || self.run())
+    }
+
+    fn run(self) {
+        let mut schedule = Schedule::new(self.app.config.poll_interval);
+        loop {
+            let now = Instant::now();
+            if self.app.store.has_pending_challenges(self.app.now_ms()) {
+                schedule.pending(now);
+            } else {
+                schedule.idle();
+            }
+            match schedule.next_fetch() {
+                Some(due) if due <= now => self.fetch(&mut schedule),
+                due => {
+                    let flags = self.app.bot.wait(due);
+                    if flags.shutdown {
+                        return;
+                    }
+                    if flags.hint && self.app.store.has_pending_challenges(self.app.now_ms()) {
+                        schedule.hint(Instant::now());
+                    }
+                }
+            }
+        }
+    }
+
+    fn fetch(&self, schedule: &mut Schedule) {
+        // A panic in one pass (a bug) must not stop the bot for the life of the server.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass()))
+            .unwrap_or_else(|_| Err(GdError::Malformed("the bot pass panicked".into())));
+        schedule.fetched(Instant::now(), outcome.is_ok());
+        match outcome {
+            Ok(report) if report.read > 0 => log_event!(
+                "bot read {} message(s), validated {} challenge(s)",
+                report.read,
+                report.validated
+            ),
+            Ok(_) => {}
+            Err(e) => log_event!(
+                "bot: {e}; next inbox fetch in {} ms",
+                schedule.backoff().map_or(0, |d| d.as_millis())
+            ),
+        }
+    }
+
+    /// One inbox fetch: read, validate, then delete what was read.
+    fn pass(&self) -> Result<PassReport, GdError> {
+        let messages = self.read_inbox()?;
+        let pending = self.app.store.pending_challenges(self.app.now_ms());
+        let validated = self.validate(&messages, &pending);
+        if validated > 0 {
+            self.app.metrics.challenges_validated(validated);
+            self.app.announce_validated();
+        }
+        let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+        self.delete(&ids)?;
+        Ok(PassReport {
+            read: messages.len(),
+            validated,
+        })
+    }
+
+    fn read_inbox(&self) -> Result<Vec<Message>, GdError> {
+        let mut messages = Vec::new();
+        for page in 0..MAX_PAGES_PER_PASS {
+            let result = self
+                .gd
+                .get_messages(self.account_id, &self.gjp2, page, false);
+            self.app
+                .metrics
+                .bot_gd_request(endpoint::GET_MESSAGES, &result);
+            let listing = result?;
+            messages.extend(listing.messages);
+            if !listing.page.has_more() {
+                break;
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Validates each pending challenge whose owner sent exactly its subject; returns
+    /// how many it validated.
+    fn validate(&self, messages: &[Message], pending: &[PendingChallenge]) -> u64 {
+        let by_subject: HashMap<String, &PendingChallenge> = pending
+            .iter()
+            .map(|p| (challenge_subject(&p.code), p))
+            .collect();
+        let now = self.app.now_ms();
+        let keep_until = now + millis(self.app.config.challenge_ttl);
+        let mut validated = 0;
+        for message in messages {
+            let Some(challenge) = by_subject.get(&message.subject) else {
+                continue;
+            };
+            if message.account_id != challenge.account.get() {
+                log_event!(
+                    "bot ignored message {} from account {}: challenge {} belongs to account {}",
+                    message.id,
+                    message.account_id,
+                    challenge.id,
+                    challenge.account
+                );
+            } else if self
+                .app
+                .store
+                .validate_challenge(&challenge.id, now, keep_until)
+            {
+                log_event!(
+                    "challenge {} validated for account {}",
+                    challenge.id,
+                    challenge.account
+                );
+                validated += 1;
+            }
+        }
+        validated
+    }
+
+    fn delete(&self, ids: &[u64]) -> Result<(), GdError> {
+        for batch in ids.chunks(gd::DELETE_BATCH) {
+            let result = self
+                .gd
+                .delete_messages(self.account_id, &self.gjp2, batch, false);
+            self.app
+                .metrics
+                .bot_gd_request(endpoint::DELETE_MESSAGES, &result);
+            result?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn first_fetch_waits_an_interval_unless_hinted() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(100 * MS);
+        s.pending(t0);
+        assert_eq!(s.next_fetch(), Some(t0 + 100 * MS));
+        s.hint(t0 + 10 * MS);
+        assert_eq!(s.next_fetch(), Some(t0 + 10 * MS));
+    }
+
+    #[test]
+    fn hint_never_beats_the_interval() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(100 * MS);
+        s.fetched(t0, true);
+        s.hint(t0 + 20 * MS);
+        assert_eq!(s.next_fetch(), Some(t0 + 100 * MS));
+    }
+
+    #[test]
+    fn errors_back_off_exponentially_and_success_resets() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(100 * MS);
+        s.fetched(t0, false);
+        assert_eq!(s.next_fetch(), Some(t0 + 200 * MS));
+        s.fetched(t0, false);
+        assert_eq!(s.next_fetch(), Some(t0 + 400 * MS));
+        s.hint(t0 + MS);
+        assert_eq!(
+            s.next_fetch(),
+            Some(t0 + 400 * MS),
+            "hints do not skip backoff"
+        );
+        for _ in 0..20 {
+            s.fetched(t0, false);
+        }
+        assert_eq!(s.backoff(), Some(MAX_BACKOFF));
+        s.fetched(t0, true);
+        assert_eq!(s.next_fetch(), Some(t0 + 100 * MS));
+    }
+
+    #[test]
+    fn idle_plans_nothing() {
+        let mut s = Schedule::new(100 * MS);
+        s.pending(Instant::now());
+        s.idle();
+        assert_eq!(s.next_fetch(), None);
+    }
+}

@@ -1,0 +1,464 @@
+//! The reference DashAuth server (protocol.md sections 1–5) and its embedded GD emulator
+//! (section 7), behind the `server` feature.
+//!
+//! [`ServerHandle::start`] runs a whole server (HTTP routes, the bot, the emulator) on its
+//! own threads, so it can be used from plain synchronous tests; [`run`] is what the
+//! `dashauth-server` binary calls. Without a GD URL the server answers GD requests itself
+//! at `/database/*.php` and its bot reads them over HTTP, exactly as it would read GD.
+
+mod app;
+mod auth;
+mod bot;
+mod certs;
+mod challenges;
+mod devices;
+mod emulator;
+mod log;
+mod metrics;
+mod nonce;
+mod rate_limit;
+mod reply;
+mod routes;
+mod store;
+mod tokens;
+
+pub use metrics::MetricsSnapshot;
+
+use app::App;
+use bot::Bot;
+use certs::CertAuthority;
+use emulator::Emulator;
+use log::log_event;
+use std::future::IntoFuture;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Account id of the bot the emulator creates when no GD URL is given.
+pub const EMULATOR_BOT_ACCOUNT_ID: u32 = 2_100_000_000;
+/// gjp2 of the emulator's bot. Not a secret: it only works against the emulator.
+pub const EMULATOR_BOT_GJP2: &str = "0d1f7c6e5b4a39281706f5e4d3c2b1a098f7e6d5";
+/// Poll interval against real GD, whose operators rate-limit aggressive clients.
+pub const DEFAULT_GD_POLL_INTERVAL: Duration = Duration::from_millis(2000);
+/// Poll interval against the emulator.
+pub const DEFAULT_EMULATOR_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Requests per minute per IP with real GD (0 = off, the emulator default).
+pub const DEFAULT_GD_RATE_LIMIT: u32 = 30;
+/// How long in-flight requests get to finish when the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often expired records are dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Everything the server can be told. [`Config::default`] is a complete offline server
+/// on a free loopback port with the emulator; [`Config::for_gd`] targets a GD server.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// GD database URL; `None` runs the embedded emulator.
+    pub gd_url: Option<String>,
+    /// The bot's GD account.
+    pub bot_account_id: u32,
+    /// The bot's gjp2. Never logged.
+    pub bot_gjp2: String,
+    /// At most one inbox fetch per this interval.
+    pub poll_interval: Duration,
+    /// How long a challenge can be validated (and, once validated, collected).
+    pub challenge_ttl: Duration,
+    /// Lifetime of login tokens.
+    pub token_ttl: Duration,
+    /// Default long-poll wait of `challenge_complete` (capped at 10 s).
+    pub complete_wait: Duration,
+    /// Share of emulator requests that fail (0.0 ..= 1.0).
+    pub gd_fault_rate: f64,
+    /// Delay the emulator adds to every request.
+    pub gd_latency: Duration,
+    /// Requests per minute per IP (a third of it per account); 0 = off.
+    pub rate_limit_per_minute: u32,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Pretend the server clock is off by this much (tests of clock-skew handling).
+    pub clock_offset_ms: i64,
+    /// Where the CA key and certificate persist; `None` = generated in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Lifetime of device session tokens.
+    pub session_ttl: Duration,
+    /// Validity of device certificates.
+    pub certificate_validity: Duration,
+    /// Timeout of each GD request of the bot.
+    pub gd_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            gd_url: None,
+            bot_account_id: EMULATOR_BOT_ACCOUNT_ID,
+            bot_gjp2: EMULATOR_BOT_GJP2.to_string(),
+            poll_interval: DEFAULT_EMULATOR_POLL_INTERVAL,
+            challenge_ttl: Duration::from_secs(300),
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
+            complete_wait: Duration::from_millis(5000),
+            gd_fault_rate: 0.0,
+            gd_latency: Duration::ZERO,
+            rate_limit_per_minute: 0,
+            trust_forwarded_for: false,
+            clock_offset_ms: 0,
+            data_dir: None,
+            session_ttl: Duration::from_secs(24 * 3600),
+            certificate_validity: Duration::from_secs(365 * 24 * 3600),
+            gd_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("gd_url", &self.gd_url)
+            .field("bot_account_id", &self.bot_account_id)
+            .field("bot_gjp2", &"<redacted>")
+            .field("poll_interval", &self.poll_interval)
+            .field("challenge_ttl", &self.challenge_ttl)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_config(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+impl Config {
+    /// A server whose bot reads `gd_url` as `bot_account_id`, with the real-GD defaults:
+    /// a 2000 ms poll interval and rate limits on.
+    pub fn for_gd(gd_url: &str, bot_account_id: u32, bot_gjp2: &str) -> Self {
+        Config {
+            gd_url: Some(gd_url.to_string()),
+            bot_account_id,
+            bot_gjp2: bot_gjp2.to_string(),
+            poll_interval: DEFAULT_GD_POLL_INTERVAL,
+            rate_limit_per_minute: DEFAULT_GD_RATE_LIMIT,
+            ..Config::default()
+        }
+    }
+
+    /// Refuses settings the server cannot run with.
+    pub fn validate(&self) -> io::Result<()> {
+        crate::protocol::AccountId::new(self.bot_account_id)
+            .map_err(|e| invalid_config(format!("bot account id: {e}")))?;
+        if self.bot_gjp2.trim().is_empty() {
+            return Err(invalid_config("the bot gjp2 is empty".into()));
+        }
+        if let Some(url) = &self.gd_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid_config(format!("GD URL {url:?} is not http(s)")));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.gd_fault_rate) {
+            return Err(invalid_config(
+                "the GD fault rate must be within 0..=1".into(),
+            ));
+        }
+        let durations = [
+            ("poll interval", self.poll_interval),
+            ("challenge TTL", self.challenge_ttl),
+            ("token TTL", self.token_ttl),
+            ("session TTL", self.session_ttl),
+            ("certificate validity", self.certificate_validity),
+            ("GD timeout", self.gd_timeout),
+        ];
+        match durations.iter().find(|(_, d)| d.is_zero()) {
+            Some((name, _)) => Err(invalid_config(format!("the {name} must not be zero"))),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Running {
+    shutdown: watch::Sender<bool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// A running server: HTTP on its own thread and tokio runtime, the bot on another.
+/// Stops on [`ServerHandle::shutdown`] or when dropped.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    gd_url: String,
+    app: Arc<App>,
+    emulator: Option<Arc<Emulator>>,
+    running: Option<Running>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("addr", &self.addr)
+            .field("gd_url", &self.gd_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// Starts a server and returns once it accepts connections.
+    pub fn start(config: Config) -> io::Result<ServerHandle> {
+        config.validate()?;
+        let listener = std::net::TcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let gd_url = match &config.gd_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{addr}/database"),
+        };
+        let ca = CertAuthority::load_or_create(config.data_dir.as_deref())?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let app = Arc::new(App::new(config, ca, shutdown_rx));
+        let emulator = app.config.gd_url.is_none().then(|| {
+            Arc::new(Emulator::new(
+                app.config.bot_account_id,
+                &app.config.bot_gjp2,
+                app.config.gd_fault_rate,
+                app.config.gd_latency,
+                app.metrics.clone(),
+            ))
+        });
+        let router = routes::router(app.clone(), emulator.clone().map(Emulator::router));
+        let http = spawn_http(listener, router, app.clone())?;
+        let mut handle = ServerHandle {
+            addr,
+            gd_url,
+            app,
+            emulator,
+            running: Some(Running {
+                shutdown,
+                threads: vec![http],
+            }),
+        };
+        handle.spawn_bot()?;
+        log_event!(
+            "listening on http://{addr}; bot account {} reads {}",
+            handle.app.config.bot_account_id,
+            if handle.emulator.is_some() {
+                "the embedded GD emulator"
+            } else {
+                &handle.gd_url
+            }
+        );
+        Ok(handle)
+    }
+
+    fn spawn_bot(&mut self) -> io::Result<()> {
+        let http = crate::http::Http::new(self.app.config.gd_timeout);
+        let gd = crate::gd_client::GdClient::new(http, &self.gd_url);
+        let config = &self.app.config;
+        let bot = Bot::new(
+            self.app.clone(),
+            gd,
+            config.bot_account_id,
+            config.bot_gjp2.clone(),
+        );
+        let thread = bot.spawn()?;
+        if let Some(running) = &mut self.running {
+            running.threads.push(thread);
+        }
+        Ok(())
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the base URL of the DashAuth routes.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The GD database URL the bot uses; `http://ADDR/database` with the emulator.
+    pub fn gd_url(&self) -> String {
+        self.gd_url.clone()
+    }
+
+    /// The bot's GD account: verification messages go to it.
+    pub fn bot_account_id(&self) -> u32 {
+        self.app.config.bot_account_id
+    }
+
+    /// The CA certificate (PEM) that signs device certificates.
+    pub fn ca_certificate_pem(&self) -> String {
+        self.app.ca.certificate_pem().to_string()
+    }
+
+    /// Requests the embedded emulator has received, faulted or not; 0 with real GD.
+    pub fn emulator_request_count(&self) -> u64 {
+        self.metrics().emulator_total()
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.app.metrics.snapshot()
+    }
+
+    /// Changes the share of emulator requests that fail; no effect with real GD.
+    pub fn set_gd_fault_rate(&self, rate: f64) {
+        if let Some(emulator) = &self.emulator {
+            emulator.set_fault_rate(rate);
+        }
+    }
+
+    /// Stops the listener and the bot and waits for their threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.shutdown.send_replace(true);
+        self.app.bot.shutdown();
+        for thread in running.threads {
+            if thread.join().is_err() {
+                log_event!("a server thread panicked");
+            }
+        }
+        log_event!("server on {} stopped", self.addr);
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the HTTP side on a new thread with its own runtime; returns once it listens.
+fn spawn_http(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    app: Arc<App>,
+) -> io::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dashauth-http")
+        .enable_all()
+        .build()?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("dashauth-server".into())
+        .spawn(move || {
+            runtime.block_on(serve(listener, router, app, ready_tx));
+            // Whatever still runs (a request past the grace period) is cancelled.
+            runtime.shutdown_timeout(SHUTDOWN_GRACE);
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(io::Error::other("the server thread ended before listening")),
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    app: Arc<App>,
+    ready: std::sync::mpsc::Sender<io::Result<()>>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut stop = app.watch_shutdown();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    });
+    let server = tokio::spawn(server.into_future());
+    let sweeper = tokio::spawn(sweep_periodically(app.clone()));
+    let _ = ready.send(Ok(()));
+    let _ = app.watch_shutdown().wait_for(|stopped| *stopped).await;
+    // Long polls answer at once on shutdown; other requests get a short grace period.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    sweeper.abort();
+}
+
+async fn sweep_periodically(app: Arc<App>) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticks.tick().await;
+        let swept = app.store.sweep(app.now_ms());
+        if swept.unvalidated_challenges > 0 {
+            app.metrics.challenges_expired(swept.unvalidated_challenges);
+            log_event!(
+                "{} challenge(s) expired unvalidated",
+                swept.unvalidated_challenges
+            );
+        }
+        app.limiter.sweep();
+    }
+}
+
+/// Runs a server until SIGINT or SIGTERM: prints `listening on http://ADDR` on stdout
+/// once it accepts connections, then stops cleanly.
+pub fn run(config: Config) -> io::Result<()> {
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Registered before the server starts, so a signal right after the "listening"
+    // line still stops it cleanly.
+    let mut stop = signals.block_on(async { StopSignals::register() })?;
+    let server = ServerHandle::start(config)?;
+    println!("listening on http://{}", server.addr());
+    let name = signals.block_on(stop.recv());
+    log_event!("{name} received, shutting down");
+    server.shutdown();
+    Ok(())
+}
+
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignals {
+    fn register() -> io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct StopSignals;
+
+#[cfg(not(unix))]
+impl StopSignals {
+    fn register() -> io::Result<Self> {
+        Ok(StopSignals)
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

@@ -1,0 +1,71 @@
+//! Nonce authentication (protocol.md section 4): `Authorization: Nonce <device_id>
+//! <timestamp_ms> <signature>`, accepted once, within ±30 s of the server's clock, when
+//! signed by the device's current key and the device is neither revoked nor expired.
+
+use super::store::{Device, Store};
+use crate::protocol::{NONCE_WINDOW_MS, NonceHeader, NonceRejection, clock_skew_message};
+
+/// A refused nonce: the reason, and the 401 message, which starts with the reason code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub reason: NonceRejection,
+    /// `"{code}: explanation"`.
+    pub message: String,
+}
+
+fn refuse(reason: NonceRejection, detail: impl std::fmt::Display) -> Refusal {
+    Refusal {
+        reason,
+        message: format!("{}: {detail}", reason.code()),
+    }
+}
+
+/// Checks a nonce header against the store at server time `now_ms`; on success the
+/// nonce is used up and the device returned.
+pub fn verify(store: &Store, header: &str, now_ms: i64) -> Result<Device, Refusal> {
+    let nonce: NonceHeader = header
+        .parse()
+        .map_err(|e| refuse(NonceRejection::Malformed, e))?;
+    let id = nonce.device_id;
+    let device = store
+        .device(&id)
+        .ok_or_else(|| refuse(NonceRejection::UnknownDevice, format!("no device {id}")))?;
+    if device.revoked {
+        return Err(refuse(
+            NonceRejection::RevokedDevice,
+            format!("device {id} was revoked by its account"),
+        ));
+    }
+    if device.certificate_expires_at <= now_ms {
+        return Err(refuse(
+            NonceRejection::ExpiredCertificate,
+            format!("the certificate of device {id} has expired; register the device again"),
+        ));
+    }
+    // Cheap clock check before the RSA verification.
+    if (now_ms - nonce.timestamp_ms).abs() > NONCE_WINDOW_MS {
+        return Err(Refusal {
+            reason: NonceRejection::ClockSkew,
+            message: clock_skew_message(now_ms, nonce.timestamp_ms),
+        });
+    }
+    if !device
+        .key
+        .verify_nonce(nonce.timestamp_ms, &nonce.signature)
+    {
+        return Err(refuse(
+            NonceRejection::BadSignature,
+            format!("the signature does not verify with the current key of device {id}"),
+        ));
+    }
+    // Remembered until it falls out of the window, after which the clock check refuses it.
+    let forget_at = nonce.timestamp_ms + NONCE_WINDOW_MS + 1;
+    if !store.use_nonce(&id, nonce.timestamp_ms, forget_at.max(now_ms + 1)) {
+        return Err(refuse(
+            NonceRejection::Replay,
+            format!("this nonce of device {id} was already used; sign a new timestamp"),
+        ));
+    }
+    Ok(device)
+}

@@ -1,0 +1,147 @@
+//! Every answer of the DashAuth routes, success or failure, in the `{success, message,
+//! data}` envelope (protocol.md section 1): errors map to statuses here and only here,
+//! including axum's own rejections, unknown routes and oversized bodies.
+
+use super::log::log_event;
+use crate::protocol::{Envelope, MAX_BODY_BYTES};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a request failed, one variant per status the protocol uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// 400: a malformed id, body or parameter.
+    BadRequest(String),
+    /// 401: missing, unknown or refused credentials, or a pending challenge.
+    Unauthorized(String),
+    /// 404: unknown route, or unknown/expired/consumed resource.
+    NotFound(String),
+    /// 405: known route, other method.
+    MethodNotAllowed,
+    /// 413: body over [`MAX_BODY_BYTES`].
+    PayloadTooLarge,
+    /// 429, with `Retry-After` seconds.
+    RateLimited(u64),
+    /// 503: the server is shutting down.
+    Unavailable(String),
+    /// 500: a bug or a failure of ours; details go to the log, not to the client.
+    Internal(String),
+}
+
+/// What a handler returns.
+pub type ApiResult = Result<Response, ApiError>;
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::NotFound(m)
+            | ApiError::Unavailable(m) => m.clone(),
+            ApiError::MethodNotAllowed => "method not allowed on this route".into(),
+            ApiError::PayloadTooLarge => {
+                format!("request body larger than {MAX_BODY_BYTES} bytes")
+            }
+            ApiError::RateLimited(s) => format!("rate limited: retry after {s} s"),
+            ApiError::Internal(_) => "internal server error".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            log_event!("internal error: {detail}");
+        }
+        let mut response =
+            (self.status(), Json(Envelope::<()>::error(self.message()))).into_response();
+        if let ApiError::RateLimited(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// 200 with `data` in the envelope.
+pub fn ok<T: Serialize>(data: T) -> ApiResult {
+    Ok(Json(Envelope::ok(data)).into_response())
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            _ => ApiError::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+/// A JSON request body whose rejections are [`ApiError`]s (so they get the envelope).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// Fallback for unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// Fallback for known routes called with another method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Refuses a declared body over the limit before any handler runs, on every route.
+/// Bodies without a length are cut off by axum's `DefaultBodyLimit` when read.
+pub async fn limit_body_size(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > MAX_BODY_BYTES as u64 => ApiError::PayloadTooLarge.into_response(),
+        _ => next.run(request).await,
+    }
+}

@@ -1,0 +1,150 @@
+//! The HTTP routes of protocol.md sections 2–5. Handlers only parse the request, apply
+//! limits and call the module that does the work; every answer goes through `reply`.
+
+use super::app::App;
+use super::auth;
+use super::challenges;
+use super::devices;
+use super::rate_limit::Limit;
+use super::reply::{self, ApiError, ApiResult, JsonBody, ok};
+use crate::protocol::{
+    AccountId, HandshakeRequest, MAX_BODY_BYTES, MAX_COMPLETE_WAIT_MS, MeData, RotateRequest, Uuid,
+    WhoAmI,
+};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post};
+use axum::{Router, middleware};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Shared = State<Arc<App>>;
+type Peer = ConnectInfo<SocketAddr>;
+
+/// The DashAuth routes, plus `extra` (the emulator), with the envelope on every fallback.
+pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
+    let api = Router::new()
+        .route("/request_challenge/{account_id}", get(request_challenge))
+        .route("/challenge_complete/{id}", get(challenge_complete))
+        .route("/whoami", get(whoami))
+        .route("/token/revoke", post(revoke_token))
+        .route("/client/auth/handshake", post(handshake))
+        .route("/client/auth/rotate", post(rotate))
+        .route("/client/auth/session", post(session))
+        .route("/client/me", get(me))
+        .route("/client/devices/{device_id}", delete(delete_device))
+        .with_state(app);
+    let all = match extra {
+        Some(extra) => api.merge(extra),
+        None => api,
+    };
+    all.method_not_allowed_fallback(reply::method_not_allowed)
+        .fallback(reply::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(reply::limit_body_size))
+}
+
+fn path_param<T: std::str::FromStr<Err = String>>(
+    raw: Result<Path<String>, PathRejection>,
+) -> Result<T, ApiError> {
+    let Path(raw) = raw?;
+    raw.parse().map_err(ApiError::BadRequest)
+}
+
+async fn request_challenge(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    raw: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let account: AccountId = path_param(raw)?;
+    app.rate_limit(Limit::ChallengeByIp(app.client_ip(peer, &headers)))?;
+    app.rate_limit(Limit::ChallengeByAccount(account))?;
+    ok(challenges::issue(&app, account))
+}
+
+#[derive(Debug, Deserialize)]
+struct CompleteQuery {
+    wait_ms: Option<u64>,
+}
+
+async fn challenge_complete(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    raw: Result<Path<String>, PathRejection>,
+    query: Result<Query<CompleteQuery>, QueryRejection>,
+) -> ApiResult {
+    let id: Uuid = path_param(raw)?;
+    let Query(query) = query?;
+    app.rate_limit(Limit::CompleteByIp(app.client_ip(peer, &headers)))?;
+    let wait = query
+        .wait_ms
+        .map_or(app.config.complete_wait, Duration::from_millis)
+        .min(Duration::from_millis(MAX_COMPLETE_WAIT_MS));
+    ok(challenges::complete(&app, id, wait).await?)
+}
+
+async fn whoami(State(app): Shared, headers: HeaderMap) -> ApiResult {
+    let caller = auth::bearer(&app, &headers)?;
+    ok(WhoAmI {
+        account_id: caller.grant.account.get(),
+        expires_at: caller.grant.expires_at,
+    })
+}
+
+async fn revoke_token(State(app): Shared, headers: HeaderMap) -> ApiResult {
+    let caller = auth::bearer(&app, &headers)?;
+    app.store.remove_token(&caller.hash);
+    super::log::log_event!("token of account {} revoked", caller.grant.account);
+    ok(())
+}
+
+async fn handshake(
+    State(app): Shared,
+    headers: HeaderMap,
+    body: Result<JsonBody<HandshakeRequest>, ApiError>,
+) -> ApiResult {
+    // Credentials first: an anonymous caller learns nothing about body validation.
+    let caller = auth::bearer(&app, &headers)?;
+    let JsonBody(request) = body?;
+    ok(devices::register(&app, caller.grant.account, request)?)
+}
+
+async fn rotate(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Result<JsonBody<RotateRequest>, ApiError>,
+) -> ApiResult {
+    let device = auth::nonce_device(&app, &headers, app.client_ip(peer, &headers))?;
+    let JsonBody(request) = body?;
+    ok(devices::rotate(&app, &device, request)?)
+}
+
+async fn session(State(app): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
+    let device = auth::nonce_device(&app, &headers, app.client_ip(peer, &headers))?;
+    ok(devices::open_session(&app, &device))
+}
+
+async fn me(State(app): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
+    let caller = auth::device(&app, &headers, app.client_ip(peer, &headers))?;
+    ok(MeData {
+        account_id: caller.account.get(),
+        device_id: caller.device,
+    })
+}
+
+async fn delete_device(
+    State(app): Shared,
+    headers: HeaderMap,
+    raw: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let id: Uuid = path_param(raw)?;
+    let caller = auth::bearer(&app, &headers)?;
+    devices::revoke(&app, caller.grant.account, id)?;
+    ok(())
+}

@@ -1,0 +1,326 @@
+//! Server state behind one narrow interface: challenges, hashed tokens, devices and
+//! accepted nonces. In memory for now; a durable store will implement the same methods.
+//!
+//! Every method takes the current server time (UNIX ms) instead of reading a clock, so
+//! the store holds no policy about time and expiry is decided in one place per record.
+
+use super::tokens::TokenHash;
+use crate::keys::DevicePublicKey;
+use crate::protocol::{AccountId, Uuid};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// A challenge handed out by `request_challenge`.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The account that must send the GD message.
+    pub account: AccountId,
+    /// The random challenge; the subject is `auth-{code}`.
+    pub code: String,
+    /// After this (UNIX ms) the challenge is gone.
+    pub expires_at: i64,
+    /// A matching message was seen.
+    pub validated: bool,
+}
+
+/// A challenge the bot is looking for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChallenge {
+    /// Its id.
+    pub id: Uuid,
+    /// The account that must send the message.
+    pub account: AccountId,
+    /// The random challenge.
+    pub code: String,
+}
+
+/// What `challenge_complete` finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Unknown, expired or already consumed.
+    Missing,
+    /// Known but no matching message yet.
+    Pending,
+    /// Validated and now consumed: the token goes to this account.
+    Consumed(AccountId),
+}
+
+/// What a token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The verified account.
+    pub account: AccountId,
+    /// UNIX ms.
+    pub expires_at: i64,
+    /// For session tokens, the device that opened the session.
+    pub device: Option<Uuid>,
+}
+
+/// A registered device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Its id (the certificate's CN).
+    pub id: Uuid,
+    /// The owning account.
+    pub account: AccountId,
+    /// The current public key; nonces must verify with it.
+    pub key: DevicePublicKey,
+    /// What the player calls it.
+    pub name: String,
+    /// e.g. `windows`.
+    pub platform: String,
+    /// When the current certificate expires, UNIX ms.
+    pub certificate_expires_at: i64,
+    /// The owning account revoked it.
+    pub revoked: bool,
+}
+
+/// Records dropped by a sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Challenges that expired without being validated.
+    pub unvalidated_challenges: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    challenges: HashMap<Uuid, Challenge>,
+    tokens: HashMap<[u8; 16], (TokenHash, TokenGrant)>,
+    devices: HashMap<Uuid, Device>,
+    nonces: HashMap<(Uuid, i64), i64>,
+}
+
+/// The in-memory store. Cheap critical sections: no I/O and no crypto under the lock.
+#[derive(Default)]
+pub struct Store {
+    inner: Mutex<Inner>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave these maps half-updated in a way that matters
+        // more than refusing all further requests would.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a challenge. Earlier challenges of the account stay valid.
+    pub fn add_challenge(&self, id: Uuid, challenge: Challenge) {
+        self.lock().challenges.insert(id, challenge);
+    }
+
+    /// Unexpired, unvalidated challenges: what the bot must look for.
+    pub fn pending_challenges(&self, now: i64) -> Vec<PendingChallenge> {
+        self.lock()
+            .challenges
+            .iter()
+            .filter(|(_, c)| !c.validated && c.expires_at > now)
+            .map(|(id, c)| PendingChallenge {
+                id: *id,
+                account: c.account,
+                code: c.code.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether the bot has anything to look for.
+    pub fn has_pending_challenges(&self, now: i64) -> bool {
+        self.lock()
+            .challenges
+            .values()
+            .any(|c| !c.validated && c.expires_at > now)
+    }
+
+    /// Marks a pending challenge validated, keeping it until `keep_until` so the client
+    /// has time to collect its token. False if it is unknown, expired or already done.
+    pub fn validate_challenge(&self, id: &Uuid, now: i64, keep_until: i64) -> bool {
+        match self.lock().challenges.get_mut(id) {
+            Some(c) if !c.validated && c.expires_at > now => {
+                c.validated = true;
+                c.expires_at = keep_until;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Consumes a validated challenge, atomically, so only one caller gets a token.
+    pub fn complete_challenge(&self, id: &Uuid, now: i64) -> Completion {
+        let mut inner = self.lock();
+        match inner.challenges.get(id) {
+            Some(c) if c.expires_at <= now => Completion::Missing,
+            Some(c) if !c.validated => Completion::Pending,
+            Some(c) => {
+                let account = c.account;
+                inner.challenges.remove(id);
+                Completion::Consumed(account)
+            }
+            None => Completion::Missing,
+        }
+    }
+
+    /// Stores a token's hash and what it grants.
+    pub fn add_token(&self, hash: TokenHash, grant: TokenGrant) {
+        self.lock().tokens.insert(hash.lookup_key(), (hash, grant));
+    }
+
+    /// What a token grants, if it is known, unexpired, and (for a session token) its
+    /// device is not revoked.
+    pub fn token(&self, hash: &TokenHash, now: i64) -> Option<TokenGrant> {
+        let inner = self.lock();
+        let (stored, grant) = inner.tokens.get(&hash.lookup_key())?;
+        if !stored.matches(hash) || grant.expires_at <= now {
+            return None;
+        }
+        if let Some(device) = grant.device {
+            inner.devices.get(&device).filter(|d| !d.revoked)?;
+        }
+        Some(*grant)
+    }
+
+    /// Forgets a token. False if it was not known.
+    pub fn remove_token(&self, hash: &TokenHash) -> bool {
+        let mut inner = self.lock();
+        let key = hash.lookup_key();
+        match inner.tokens.get(&key) {
+            Some((stored, _)) if stored.matches(hash) => inner.tokens.remove(&key).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Registers a device.
+    pub fn add_device(&self, device: Device) {
+        self.lock().devices.insert(device.id, device);
+    }
+
+    /// A device, revoked or not.
+    pub fn device(&self, id: &Uuid) -> Option<Device> {
+        self.lock().devices.get(id).cloned()
+    }
+
+    /// Gives a device a new key and certificate expiry; the old key stops working.
+    pub fn replace_device_key(&self, id: &Uuid, key: DevicePublicKey, expires_at: i64) -> bool {
+        match self.lock().devices.get_mut(id) {
+            Some(d) if !d.revoked => {
+                d.key = key;
+                d.certificate_expires_at = expires_at;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Revokes a device of `account` and returns it. `None` if it does not exist or is
+    /// another account's, which callers must not tell apart.
+    pub fn revoke_device(&self, id: &Uuid, account: AccountId) -> Option<Device> {
+        match self.lock().devices.get_mut(id) {
+            Some(d) if d.account == account => {
+                d.revoked = true;
+                Some(d.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Records an accepted nonce until `forget_at`. False if it was accepted before.
+    pub fn use_nonce(&self, device: &Uuid, timestamp_ms: i64, forget_at: i64) -> bool {
+        let mut inner = self.lock();
+        let key = (*device, timestamp_ms);
+        if inner.nonces.contains_key(&key) {
+            return false;
+        }
+        inner.nonces.insert(key, forget_at);
+        true
+    }
+
+    /// Drops expired challenges, tokens and remembered nonces.
+    pub fn sweep(&self, now: i64) -> Swept {
+        let mut inner = self.lock();
+        let mut swept = Swept::default();
+        inner.challenges.retain(|_, c| {
+            let keep = c.expires_at > now;
+            if !keep && !c.validated {
+                swept.unvalidated_challenges += 1;
+            }
+            keep
+        });
+        inner.tokens.retain(|_, (_, grant)| grant.expires_at > now);
+        inner.nonces.retain(|_, forget_at| *forget_at > now);
+        swept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(n: u32) -> AccountId {
+        AccountId::new(n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn challenge(expires_at: i64) -> Challenge {
+        Challenge {
+            account: account(7),
+            code: "c".repeat(16),
+            expires_at,
+            validated: false,
+        }
+    }
+
+    #[test]
+    fn challenge_is_consumed_once() {
+        let store = Store::new();
+        let id = Uuid::new_v4([1; 16]);
+        store.add_challenge(id, challenge(1000));
+        assert_eq!(store.complete_challenge(&id, 10), Completion::Pending);
+        assert!(store.validate_challenge(&id, 10, 2000));
+        assert!(!store.has_pending_challenges(10));
+        assert_eq!(
+            store.complete_challenge(&id, 1500),
+            Completion::Consumed(account(7))
+        );
+        assert_eq!(store.complete_challenge(&id, 1500), Completion::Missing);
+    }
+
+    #[test]
+    fn expired_challenge_is_neither_pending_nor_validated() {
+        let store = Store::new();
+        let id = Uuid::new_v4([2; 16]);
+        store.add_challenge(id, challenge(1000));
+        assert!(store.pending_challenges(1000).is_empty());
+        assert!(!store.validate_challenge(&id, 1000, 5000));
+        assert_eq!(store.complete_challenge(&id, 1000), Completion::Missing);
+        assert_eq!(store.sweep(1000).unvalidated_challenges, 1);
+    }
+
+    #[test]
+    fn nonce_is_single_use_until_forgotten() {
+        let store = Store::new();
+        let device = Uuid::new_v4([3; 16]);
+        assert!(store.use_nonce(&device, 5, 100));
+        assert!(!store.use_nonce(&device, 5, 100));
+        store.sweep(100);
+        assert!(store.use_nonce(&device, 5, 200));
+    }
+
+    #[test]
+    fn tokens_expire_and_are_revocable() {
+        let store = Store::new();
+        let hash = TokenHash::of("t");
+        let grant = TokenGrant {
+            account: account(1),
+            expires_at: 100,
+            device: None,
+        };
+        store.add_token(hash, grant);
+        assert_eq!(store.token(&hash, 99), Some(grant));
+        assert_eq!(store.token(&hash, 100), None);
+        assert!(store.remove_token(&hash));
+        assert!(!store.remove_token(&hash));
+        assert_eq!(store.token(&TokenHash::of("other"), 0), None);
+    }
+}
