@@ -81,7 +81,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 
 enum Command {
     Help,
-    Run(Config, Vec<String>),
+    Run(Box<Config>, Vec<String>),
 }
 
 fn env_name(flag: &str) -> String {
@@ -205,7 +205,7 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
 fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, String> {
     match collect(args, env)? {
         None => Ok(Command::Help),
-        Some(values) => build(&values).map(|(config, notes)| Command::Run(config, notes)),
+        Some(values) => build(&values).map(|(config, notes)| Command::Run(Box::new(config), notes)),
     }
 }
 
@@ -220,7 +220,7 @@ fn main() -> ExitCode {
             for note in notes {
                 eprintln!("note: {note}");
             }
-            match server::run(config) {
+            match server::run(*config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("dashauth-server: {e}");
@@ -246,7 +246,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         match parse(&args, &|name| env.get(name).cloned())? {
-            Command::Run(config, _) => Ok(config),
+            Command::Run(config, _) => Ok(*config),
             Command::Help => Err("help".into()),
         }
     }

@@ -76,13 +76,14 @@ impl App {
         if !self.config.trust_forwarded_for {
             return peer.ip();
         }
+        // Only the last entry: if it does not parse, an earlier one is no more trustworthy.
         headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-            .last()
+            .next_back()
+            .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
             .unwrap_or(peer.ip())
     }
 

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 pub const MAX_PAGES_PER_PASS: u32 = 5;
 /// Longest backoff after consecutive GD errors.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Backoff grows to at most this many poll intervals (within [`MAX_BACKOFF`]), so a
+/// fast-polling emulator setup recovers in seconds, not a minute.
+pub const MAX_BACKOFF_INTERVALS: u32 = 32;
 
 #[derive(Debug, Default)]
 struct Flags {
@@ -158,10 +161,16 @@ impl Schedule {
             None
         } else {
             let doubled = self.backoff.unwrap_or(self.interval) * 2;
-            Some(doubled.min(MAX_BACKOFF.max(self.interval)))
+            Some(doubled.min(self.max_backoff()))
         };
         self.last_fetch = Some(now);
         self.next_fetch = Some(now + self.backoff.unwrap_or(self.interval));
+    }
+
+    fn max_backoff(&self) -> Duration {
+        (self.interval * MAX_BACKOFF_INTERVALS)
+            .min(MAX_BACKOFF)
+            .max(self.interval)
     }
 
     /// The current error backoff, if any.
@@ -375,7 +384,12 @@ mod tests {
         for _ in 0..20 {
             s.fetched(t0, false);
         }
-        assert_eq!(s.backoff(), Some(MAX_BACKOFF));
+        assert_eq!(s.backoff(), Some(100 * MS * MAX_BACKOFF_INTERVALS));
+        let mut slow = Schedule::new(Duration::from_secs(2));
+        for _ in 0..20 {
+            slow.fetched(t0, false);
+        }
+        assert_eq!(slow.backoff(), Some(MAX_BACKOFF));
         s.fetched(t0, true);
         assert_eq!(s.next_fetch(), Some(t0 + 100 * MS));
     }

@@ -4,6 +4,7 @@
 //! exactly as it reaches GD, and GD clients (the library, a test player) can use it too.
 
 use super::metrics::{GD_ENDPOINTS, Metrics, endpoint_index};
+use super::reply::ApiError;
 use crate::gd::{self, DELETE_BATCH, Message, MessagePage, PAGE_SIZE, PageInfo, SECRET, endpoint};
 use crate::protocol::AccountId;
 use axum::Router;
@@ -148,7 +149,7 @@ struct World {
 pub struct Emulator {
     world: Mutex<World>,
     faults: Faults,
-    latency: Duration,
+    latency_ms: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -178,7 +179,7 @@ impl Emulator {
         Emulator {
             world: Mutex::new(world),
             faults: Faults::new(fault_rate),
-            latency,
+            latency_ms: AtomicU64::new(millis(latency)),
             metrics,
         }
     }
@@ -186,6 +187,15 @@ impl Emulator {
     /// Changes the share of requests that fail, 0.0 ..= 1.0.
     pub fn set_fault_rate(&self, rate: f64) {
         self.faults.set_rate(rate);
+    }
+
+    /// Changes the delay added to every request.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency_ms.store(millis(latency), Ordering::Relaxed);
+    }
+
+    fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
     }
 
     /// The routes, at `/database/{endpoint}.php`.
@@ -217,18 +227,20 @@ async fn handle(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let Some(index) = endpoint_index(&file) else {
-        return text(StatusCode::NOT_FOUND, "-1");
+        return ApiError::NotFound("no such route".into()).into_response();
     };
     emulator.metrics.emulator_request(index);
-    if !emulator.latency.is_zero() {
-        tokio::time::sleep(emulator.latency).await;
+    let latency = emulator.latency();
+    if !latency.is_zero() {
+        // An async sleep: a slow emulator must not hold a runtime thread.
+        tokio::time::sleep(latency).await;
     }
     if let Some(fault) = emulator.faults.draw() {
         emulator.metrics.emulator_fault();
         return fault.response();
     }
     let Ok(body) = body else {
-        return text(StatusCode::PAYLOAD_TOO_LARGE, "-1");
+        return ApiError::PayloadTooLarge.into_response();
     };
     let form: Form = gd::form_decode(&String::from_utf8_lossy(&body))
         .into_iter()
@@ -241,6 +253,10 @@ async fn handle(
         answer,
     )
         .into_response()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn field<'a>(form: &'a Form, key: &str) -> Option<&'a str> {

@@ -219,15 +219,7 @@ impl ServerHandle {
         let ca = CertAuthority::load_or_create(config.data_dir.as_deref())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let app = Arc::new(App::new(config, ca, shutdown_rx));
-        let emulator = app.config.gd_url.is_none().then(|| {
-            Arc::new(Emulator::new(
-                app.config.bot_account_id,
-                &app.config.bot_gjp2,
-                app.config.gd_fault_rate,
-                app.config.gd_latency,
-                app.metrics.clone(),
-            ))
-        });
+        let emulator = embedded_emulator(&app);
         let router = routes::router(app.clone(), emulator.clone().map(Emulator::router));
         let http = spawn_http(listener, router, app.clone())?;
         let mut handle = ServerHandle {
@@ -244,13 +236,16 @@ impl ServerHandle {
         log_event!(
             "listening on http://{addr}; bot account {} reads {}",
             handle.app.config.bot_account_id,
-            if handle.emulator.is_some() {
-                "the embedded GD emulator"
-            } else {
-                &handle.gd_url
-            }
+            handle.gd_description()
         );
         Ok(handle)
+    }
+
+    fn gd_description(&self) -> &str {
+        match self.emulator {
+            Some(_) => "the embedded GD emulator",
+            None => &self.gd_url,
+        }
     }
 
     fn spawn_bot(&mut self) -> io::Result<()> {
@@ -312,6 +307,13 @@ impl ServerHandle {
         }
     }
 
+    /// Changes the delay the emulator adds to every request; no effect with real GD.
+    pub fn set_gd_latency(&self, latency: Duration) {
+        if let Some(emulator) = &self.emulator {
+            emulator.set_latency(latency);
+        }
+    }
+
     /// Stops the listener and the bot and waits for their threads.
     pub fn shutdown(mut self) {
         self.stop();
@@ -337,6 +339,26 @@ impl Drop for ServerHandle {
         self.stop();
     }
 }
+
+/// The emulator, when no GD URL is configured; it starts with the bot's account.
+fn embedded_emulator(app: &App) -> Option<Arc<Emulator>> {
+    let config = &app.config;
+    config.gd_url.is_none().then(|| {
+        Arc::new(Emulator::new(
+            config.bot_account_id,
+            &config.bot_gjp2,
+            config.gd_fault_rate,
+            config.gd_latency,
+            app.metrics.clone(),
+        ))
+    })
+}
+
+// Tests keep handles in statics and move them across threads.
+const _: () = {
+    fn assert_send_sync<T: Send + Sync>() {}
+    let _ = assert_send_sync::<ServerHandle>;
+};
 
 /// Runs the HTTP side on a new thread with its own runtime; returns once it listens.
 fn spawn_http(

@@ -1,0 +1,194 @@
+//! The bot (protocol.md section 3): what it costs GD, how it cleans up, and how it
+//! survives GD failures, observed through the emulator it talks to over HTTP.
+
+mod common;
+
+use common::{Api, Player, eventually, login, start_server, wait_for_token};
+use dashauth::gd::endpoint;
+use dashauth::protocol::challenge_subject;
+use dashauth::server::{Config, EMULATOR_BOT_GJP2, ServerHandle};
+use std::time::{Duration, Instant};
+
+fn inbox_of_bot(server: &ServerHandle) -> usize {
+    let bot = Player::new(server, server.bot_account_id());
+    bot.gd()
+        .get_messages(server.bot_account_id(), EMULATOR_BOT_GJP2, 0, false)
+        .map(|page| page.messages.len())
+        .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn bot_makes_no_gd_requests_while_idle() {
+    let server = start_server(|c| c.poll_interval = Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        server.emulator_request_count(),
+        0,
+        "no challenge, no request"
+    );
+
+    let api = Api::new(&server);
+    login(&api, &server, &Player::new(&server, 6001));
+    eventually("the bot to delete the message", || {
+        server.metrics().bot_count(endpoint::DELETE_MESSAGES) > 0
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let after_login = server.emulator_request_count();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        server.emulator_request_count(),
+        after_login,
+        "idle again after login"
+    );
+}
+
+#[test]
+fn one_inbox_fetch_per_interval_however_many_challenges_and_polls() {
+    let interval = Duration::from_millis(250);
+    let server = start_server(|c| c.poll_interval = interval);
+    let api = Api::new(&server);
+    let ids: Vec<String> = (0..20).map(|i| api.challenge(6100 + i).0).collect();
+    let started = Instant::now();
+    let before = server.metrics().bot_count(endpoint::GET_MESSAGES);
+    // Three clients hammer challenge_complete, each call a hint to fetch now.
+    std::thread::scope(|scope| {
+        for chunk in ids.chunks(7) {
+            let api = Api::new(&server);
+            scope.spawn(move || {
+                while started.elapsed() < Duration::from_millis(1500) {
+                    for id in chunk {
+                        api.complete(id, 0).expect(401);
+                    }
+                }
+            });
+        }
+    });
+    let fetches = server.metrics().bot_count(endpoint::GET_MESSAGES) - before;
+    let allowed = (started.elapsed().as_millis() / interval.as_millis()) as u64 + 1;
+    assert!(fetches >= 1, "pending challenges are looked for");
+    assert!(
+        fetches <= allowed,
+        "{fetches} fetches, at most {allowed} allowed"
+    );
+}
+
+#[test]
+fn challenge_complete_pulls_the_next_fetch_forward() {
+    // Without the hint the first fetch would come 3 s after the challenge.
+    let server = start_server(|c| c.poll_interval = Duration::from_secs(3));
+    let api = Api::new(&server);
+    let player = Player::new(&server, 6201);
+    let (id, challenge) = api.challenge(player.account_id);
+    player.send_until_accepted(server.bot_account_id(), &challenge_subject(&challenge));
+    api.complete(&id, 1500).expect(200);
+}
+
+#[test]
+fn bot_deletes_everything_it_read_in_batches_of_ten() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    for sender in 0..5 {
+        let stranger = Player::new(&server, 6300 + sender);
+        for n in 0..5 {
+            stranger.send_until_accepted(server.bot_account_id(), &format!("hello {n}"));
+        }
+    }
+    assert_eq!(inbox_of_bot(&server), 25, "idle bot reads nothing");
+    login(&api, &server, &Player::new(&server, 6399));
+    eventually("the bot to empty its inbox", || inbox_of_bot(&server) == 0);
+    // 26 messages; the emulator refuses more than 10 ids per request.
+    assert!(server.metrics().bot_count(endpoint::DELETE_MESSAGES) >= 3);
+    assert_eq!(server.metrics().challenges_validated, 1);
+}
+
+#[test]
+fn logins_complete_with_a_30_percent_gd_fault_rate() {
+    let server = start_server(|c| c.gd_fault_rate = 0.3);
+    let api = Api::new(&server);
+    std::thread::scope(|scope| {
+        for account in 6400..6406 {
+            let (api, server) = (&api, &server);
+            scope.spawn(move || login(api, server, &Player::new(server, account)));
+        }
+    });
+    let metrics = server.metrics();
+    assert!(
+        metrics.emulator_faults > 0,
+        "faults were injected: {metrics:?}"
+    );
+    assert_eq!(metrics.challenges_validated, 6);
+}
+
+#[test]
+fn bot_survives_constant_faults_and_recovers() {
+    let server = start_server(|c| c.poll_interval = Duration::from_millis(20));
+    let api = Api::new(&server);
+    let player = Player::new(&server, 6501);
+    let (id, challenge) = api.challenge(player.account_id);
+    server.set_gd_fault_rate(1.0);
+    eventually("the bot to hit several faults", || {
+        server.metrics().emulator_faults >= 6
+    });
+    let failed: u64 = server
+        .metrics()
+        .bot_gd_requests
+        .iter()
+        .filter(|(_, outcome, _)| *outcome != "ok")
+        .map(|(_, _, n)| n)
+        .sum();
+    assert!(failed >= 6, "{:?}", server.metrics());
+    server.set_gd_fault_rate(0.0);
+    player.send_until_accepted(server.bot_account_id(), &challenge_subject(&challenge));
+    wait_for_token(&api, &id);
+}
+
+#[test]
+fn bot_retries_gd_timeouts() {
+    let server = start_server(|c| {
+        c.poll_interval = Duration::from_millis(20);
+        c.gd_timeout = Duration::from_millis(100);
+    });
+    let api = Api::new(&server);
+    let player = Player::new(&server, 6601);
+    let (id, challenge) = api.challenge(player.account_id);
+    server.set_gd_latency(Duration::from_millis(400));
+    eventually("the bot to time out twice", || {
+        let m = server.metrics();
+        m.bot_gd_requests
+            .iter()
+            .filter(|(_, outcome, _)| *outcome == "network")
+            .map(|(_, _, n)| n)
+            .sum::<u64>()
+            >= 2
+    });
+    server.set_gd_latency(Duration::ZERO);
+    player.send_until_accepted(server.bot_account_id(), &challenge_subject(&challenge));
+    wait_for_token(&api, &id);
+}
+
+#[test]
+fn bot_reads_an_external_gd_server_by_url() {
+    let gd = start_server(|_| {});
+    let config = Config {
+        poll_interval: Duration::from_millis(50),
+        rate_limit_per_minute: 0,
+        ..Config::for_gd(
+            &gd.gd_url(),
+            777,
+            "feedfacefeedfacefeedfacefeedfacefeedface",
+        )
+    };
+    let server = ServerHandle::start(config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(server.gd_url(), gd.gd_url());
+    let api = Api::new(&server);
+    // The player talks to the GD server; the bot account appears there on its first fetch.
+    let player = Player::new(&gd, 6701);
+    let (id, challenge) = api.challenge(player.account_id);
+    player.send_until_accepted(777, &challenge_subject(&challenge));
+    wait_for_token(&api, &id);
+    assert!(gd.emulator_request_count() > 0);
+    assert_eq!(server.emulator_request_count(), 0, "no emulator of its own");
+    Api::new(&server)
+        .post("database/getGJMessages20.php", None, None)
+        .expect(404);
+}

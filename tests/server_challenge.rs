@@ -1,0 +1,237 @@
+//! The challenge flow and tokens (protocol.md section 2) against the real server over
+//! loopback, with the embedded emulator as GD.
+
+mod common;
+
+use common::{Api, Player, bearer, login, start_server};
+use dashauth::gd;
+use dashauth::http::Http;
+use dashauth::protocol::{self, Uuid};
+use std::time::Duration;
+
+#[test]
+fn login_gives_a_token_that_whoami_accepts() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4001);
+    let token = login(&api, &server, &player);
+    assert_eq!(token.len(), 43, "32 bytes base64url without padding");
+    let me = api.get("whoami", Some(&bearer(&token))).expect(200);
+    assert_eq!(me.data["account_id"], 4001);
+    let expires_at = me.data["expires_at"].as_i64().unwrap_or_default();
+    let in_30_days = dashauth::clock::now_ms() + 30 * 24 * 3600 * 1000;
+    assert!((expires_at - in_30_days).abs() < 60_000, "{expires_at}");
+}
+
+/// What the public C++ client does: gameVersion 21 / binaryVersion 35 upload of
+/// `auth-{challenge}`, then one `challenge_complete` call without `wait_ms`.
+#[test]
+fn cpp_client_flow_with_a_single_complete_call_gets_a_token() {
+    let server = start_server(|c| c.poll_interval = Duration::from_millis(2000));
+    let api = Api::new(&server);
+    let challenge = api.get("request_challenge/4002", None).expect(200);
+    let form = gd::form_encode(&[
+        ("accountID", "4002"),
+        ("gjp2", "0123456789abcdef0123456789abcdef01234567"),
+        ("toAccountID", &challenge.data["bot_account_id"].to_string()),
+        (
+            "subject",
+            &gd::encode_subject(&format!("auth-{}", challenge.field("challenge"))),
+        ),
+        ("body", &gd::encode_body("DashAuth verification")),
+        ("secret", gd::SECRET),
+        ("gameVersion", "21"),
+        ("binaryVersion", "35"),
+    ]);
+    let url = format!("{}/uploadGJMessage20.php", server.gd_url());
+    let sent = Http::new(Duration::from_secs(5)).post_form(&url, &form);
+    assert_eq!(sent.map(|r| r.body).ok().as_deref(), Some("1"));
+    // Even with real-GD polling (2 s), the call pulls the fetch forward and long-polls.
+    let token = api
+        .get(
+            &format!("challenge_complete/{}", challenge.field("id")),
+            None,
+        )
+        .expect(200)
+        .text();
+    assert_eq!(
+        api.get("whoami", Some(&bearer(&token))).expect(200).data["account_id"],
+        4002
+    );
+}
+
+#[test]
+fn challenge_follows_the_protocol_shape() {
+    let server = start_server(|_| {});
+    let reply = Api::new(&server)
+        .get("request_challenge/2147483647", None)
+        .expect(200);
+    assert_eq!(reply.data["bot_account_id"], server.bot_account_id());
+    assert!(protocol::is_valid_challenge(&reply.field("challenge")));
+    let id = reply.field("id");
+    let parsed: Uuid = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.to_string(), id, "lowercase, hyphenated");
+    assert_eq!(&id[14..15], "4", "version 4");
+}
+
+#[test]
+fn invalid_account_ids_are_400() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    for bad in ["0", "-1", "abc", "2147483648", "1e3", "%20"] {
+        api.get(&format!("request_challenge/{bad}"), None)
+            .expect(400);
+    }
+}
+
+#[test]
+fn malformed_challenge_id_is_400_and_unknown_is_404() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    api.complete("not-a-uuid", 0).expect(400);
+    api.complete("0b5f4c5e-7a55-4a8e-9d7b-3c2a1f0e9d8c", 0)
+        .expect(404);
+    let (id, _) = api.challenge(4003);
+    api.get(&format!("challenge_complete/{id}?wait_ms=soon"), None)
+        .expect(400);
+}
+
+#[test]
+fn pending_challenge_is_401_after_the_wait() {
+    let server = start_server(|c| c.complete_wait = Duration::from_millis(200));
+    let api = Api::new(&server);
+    let (id, _) = api.challenge(4004);
+    let reply = api.complete(&id, 0).expect(401);
+    assert!(reply.message.contains("pending"), "{}", reply.message);
+    // The default wait applies without wait_ms.
+    api.get(&format!("challenge_complete/{id}"), None)
+        .expect(401);
+}
+
+#[test]
+fn message_from_another_account_never_validates() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let (victim, attacker) = (Player::new(&server, 4005), Player::new(&server, 4006));
+    let (id, challenge) = api.challenge(victim.account_id);
+    let subject = protocol::challenge_subject(&challenge);
+    attacker.send_until_accepted(server.bot_account_id(), &subject);
+    common::eventually("the bot to read the spoofed message", || {
+        server
+            .metrics()
+            .emulator_count(gd::endpoint::DELETE_MESSAGES)
+            > 0
+    });
+    api.complete(&id, 300).expect(401);
+    victim.send_until_accepted(server.bot_account_id(), &subject);
+    let token = common::wait_for_token(&api, &id);
+    assert_eq!(
+        api.get("whoami", Some(&bearer(&token))).expect(200).data["account_id"],
+        4005
+    );
+}
+
+#[test]
+fn only_the_exact_subject_validates() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4007);
+    let (id, challenge) = api.challenge(player.account_id);
+    for wrong in [
+        challenge.clone(),
+        format!("Auth-{challenge}"),
+        format!("auth-{challenge} "),
+        format!("auth-{}", challenge.to_lowercase()),
+        format!("auth-{}", &challenge[1..]),
+    ] {
+        if wrong != protocol::challenge_subject(&challenge) {
+            player.send_until_accepted(server.bot_account_id(), &wrong);
+        }
+    }
+    common::eventually("the bot to empty its inbox", || {
+        server
+            .metrics()
+            .emulator_count(gd::endpoint::DELETE_MESSAGES)
+            > 0
+    });
+    api.complete(&id, 300).expect(401);
+}
+
+#[test]
+fn expired_challenge_is_404_and_never_validated() {
+    let server = start_server(|c| c.challenge_ttl = Duration::from_millis(500));
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4008);
+    let (id, challenge) = api.challenge(player.account_id);
+    std::thread::sleep(Duration::from_millis(700));
+    player.send_until_accepted(
+        server.bot_account_id(),
+        &protocol::challenge_subject(&challenge),
+    );
+    api.complete(&id, 500).expect(404);
+    assert_eq!(server.metrics().challenges_validated, 0);
+}
+
+#[test]
+fn consumed_challenge_is_404() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4009);
+    let (id, challenge) = api.challenge(player.account_id);
+    player.send_until_accepted(
+        server.bot_account_id(),
+        &protocol::challenge_subject(&challenge),
+    );
+    common::wait_for_token(&api, &id);
+    api.complete(&id, 0).expect(404);
+}
+
+#[test]
+fn earlier_challenges_stay_valid_after_a_new_one() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4010);
+    let (first_id, first) = api.challenge(player.account_id);
+    let (second_id, _) = api.challenge(player.account_id);
+    player.send_until_accepted(
+        server.bot_account_id(),
+        &protocol::challenge_subject(&first),
+    );
+    common::wait_for_token(&api, &first_id);
+    api.complete(&second_id, 0).expect(401);
+}
+
+#[test]
+fn revoked_token_is_refused_and_cannot_be_revoked_twice() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let token = login(&api, &server, &Player::new(&server, 4011));
+    api.post("token/revoke", Some(&bearer(&token)), None)
+        .expect(200);
+    api.get("whoami", Some(&bearer(&token))).expect(401);
+    api.post("token/revoke", Some(&bearer(&token)), None)
+        .expect(401);
+}
+
+#[test]
+fn whoami_needs_a_known_bearer_token() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    api.get("whoami", None).expect(401);
+    api.get("whoami", Some("Bearer ")).expect(401);
+    api.get(
+        "whoami",
+        Some(&bearer("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+    )
+    .expect(401);
+    api.get("whoami", Some("Basic dXNlcjpwYXNz")).expect(401);
+}
+
+#[test]
+fn token_expires_after_its_ttl() {
+    let server = start_server(|c| c.token_ttl = Duration::from_millis(600));
+    let api = Api::new(&server);
+    let token = login(&api, &server, &Player::new(&server, 4012));
+    std::thread::sleep(Duration::from_millis(700));
+    api.get("whoami", Some(&bearer(&token))).expect(401);
+}

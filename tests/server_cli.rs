@@ -1,0 +1,93 @@
+//! The `dashauth-server` binary: help, configuration errors, the "listening on" line,
+//! environment fallback, and a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dashauth-server");
+
+#[test]
+fn help_explains_every_flag() {
+    let output = Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--gd-url",
+        "--bot-account-id",
+        "--bot-gjp2",
+        "--poll-interval-ms",
+        "--challenge-ttl-s",
+        "--token-ttl-s",
+        "--gd-fault-rate",
+        "--gd-latency-ms",
+        "--rate-limit-per-minute",
+        "DASHAUTH_LISTEN",
+        "DASHAUTH_GD_URL",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+}
+
+#[test]
+fn gd_url_without_bot_credentials_is_a_usage_error() {
+    let output = Command::new(BIN)
+        .args(["--gd-url", "https://gd.example/database"])
+        .env_remove("DASHAUTH_BOT_ACCOUNT_ID")
+        .env_remove("DASHAUTH_BOT_GJP2")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--bot-account-id"));
+}
+
+#[cfg(unix)]
+#[test]
+fn server_prints_its_address_serves_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .env("DASHAUTH_LISTEN", "127.0.0.1:0")
+        .env("DASHAUTH_BOT_GJP2", "not-to-be-logged-0123456789")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let http = dashauth::http::Http::new(Duration::from_secs(5));
+    let reply = http
+        .send(
+            dashauth::http::Method::Get,
+            &format!("{base}/request_challenge/9001"),
+            None,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(
+        !log.contains("not-to-be-logged"),
+        "the gjp2 leaked into the log"
+    );
+}

@@ -1,0 +1,206 @@
+//! The embedded GD emulator (protocol.md section 7) as a GD client sees it: accounts,
+//! listings, downloads, deletions and injected faults, over real HTTP.
+
+mod common;
+
+use common::{Player, start_server};
+use dashauth::gd::{self, GdError, endpoint};
+use dashauth::http::{Http, Response};
+use dashauth::server::ServerHandle;
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn post(server: &ServerHandle, endpoint: &str, fields: &[(&str, &str)]) -> Response {
+    let url = format!("{}/{endpoint}", server.gd_url());
+    Http::new(Duration::from_secs(5))
+        .post_form(&url, &gd::form_encode(fields))
+        .unwrap_or_else(|e| panic!("{endpoint}: {e}"))
+}
+
+fn listing(server: &ServerHandle, player: &Player, page: &str, sent: bool) -> String {
+    let id = player.account_id.to_string();
+    let mut fields = vec![
+        ("accountID", id.as_str()),
+        ("gjp2", player.gjp2.as_str()),
+        ("secret", gd::SECRET),
+        ("page", page),
+    ];
+    if sent {
+        fields.push(("getSent", "1"));
+    }
+    post(server, endpoint::GET_MESSAGES, &fields).body
+}
+
+#[test]
+fn account_is_created_on_first_use_and_bound_to_its_gjp2() {
+    let server = start_server(|_| {});
+    let player = Player::new(&server, 7001);
+    player
+        .send(server.bot_account_id(), "hi")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let impostor = post(
+        &server,
+        endpoint::GET_MESSAGES,
+        &[
+            ("accountID", "7001"),
+            ("gjp2", "wrong"),
+            ("secret", gd::SECRET),
+            ("page", "0"),
+        ],
+    );
+    assert_eq!(impostor.body, "-1");
+    let no_secret = post(
+        &server,
+        endpoint::GET_MESSAGES,
+        &[("accountID", "7001"), ("gjp2", &player.gjp2), ("page", "0")],
+    );
+    assert_eq!(no_secret.body, "-1");
+    assert_eq!(player.send(999_999, "to nobody"), Err(GdError::Rejected));
+}
+
+#[test]
+fn listings_are_newest_first_in_pages_of_50() {
+    let server = start_server(|_| {});
+    let (alice, bob) = (Player::new(&server, 7101), Player::new(&server, 7102));
+    bob.create_gd_account();
+    for n in 1..60 {
+        alice
+            .send(bob.account_id, &format!("message {n}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let first = listing(&server, &bob, "0", false);
+    assert!(
+        first.ends_with("#59:0:50"),
+        "{}",
+        &first[first.len() - 20..]
+    );
+    let page = gd::parse_message_page(&first).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.messages.len(), 50);
+    assert_eq!(page.messages[0].subject, "message 59");
+    assert_eq!(page.messages[0].account_id, alice.account_id);
+    assert_eq!(page.messages[0].username, "Player7101");
+    assert!(page.messages[0].age.ends_with("second") || page.messages[0].age.ends_with("seconds"));
+    assert!(page.messages.iter().all(|m| m.body.is_none() && !m.sent));
+    let second = listing(&server, &bob, "1", false);
+    assert!(second.ends_with("#59:50:50"), "{second}");
+    assert_eq!(listing(&server, &bob, "2", false), "-2");
+    let outbox = alice
+        .gd()
+        .get_messages(alice.account_id, &alice.gjp2, 0, true);
+    let outbox = outbox.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outbox.page.total, 59);
+    assert!(
+        outbox
+            .messages
+            .iter()
+            .all(|m| m.sent && m.account_id == bob.account_id)
+    );
+}
+
+#[test]
+fn download_serves_the_body_and_marks_it_read() {
+    let server = start_server(|_| {});
+    let (alice, bob) = (Player::new(&server, 7201), Player::new(&server, 7202));
+    bob.create_gd_account();
+    alice
+        .send(bob.account_id, "subject")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = gd::parse_message_page(&listing(&server, &bob, "0", false))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .messages[0]
+        .id
+        .to_string();
+    let fields = [
+        ("accountID", "7202"),
+        ("gjp2", bob.gjp2.as_str()),
+        ("secret", gd::SECRET),
+        ("messageID", id.as_str()),
+    ];
+    let body = post(&server, endpoint::DOWNLOAD_MESSAGE, &fields).body;
+    let message = gd::parse_message(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(message.body.as_deref(), Some("DashAuth test"));
+    assert_eq!(message.subject, "subject");
+    let again = gd::parse_message_page(&listing(&server, &bob, "0", false));
+    assert!(again.map(|p| p.messages[0].read).unwrap_or(false));
+}
+
+#[test]
+fn delete_takes_message_id_or_up_to_ten_messages_and_is_sender_for_the_outbox() {
+    let server = start_server(|_| {});
+    let (alice, bob) = (Player::new(&server, 7301), Player::new(&server, 7302));
+    bob.create_gd_account();
+    for n in 0..12 {
+        alice
+            .send(bob.account_id, &format!("m{n}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let inbox = bob.gd().get_messages(bob.account_id, &bob.gjp2, 0, false);
+    let ids: Vec<u64> = inbox
+        .unwrap_or_else(|e| panic!("{e}"))
+        .messages
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let all: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let eleven = all[..11].join(",");
+    let base = [
+        ("accountID", "7302"),
+        ("gjp2", bob.gjp2.as_str()),
+        ("secret", gd::SECRET),
+    ];
+    let with = |extra: (&'static str, &str)| {
+        let mut fields = base.to_vec();
+        fields.push(extra);
+        post(&server, endpoint::DELETE_MESSAGES, &fields).body
+    };
+    assert_eq!(with(("messages", &eleven)), "-1", "more than 10 ids");
+    assert_eq!(with(("messageID", &all[0])), "1");
+    bob.gd()
+        .delete_messages(bob.account_id, &bob.gjp2, &ids[1..], false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listing(&server, &bob, "0", false), "-2");
+    // Deleting from the inbox leaves the sender's outbox alone, and vice versa.
+    let outbox = alice
+        .gd()
+        .get_messages(alice.account_id, &alice.gjp2, 0, true);
+    let sent: Vec<u64> = outbox
+        .unwrap_or_else(|e| panic!("{e}"))
+        .messages
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(sent.len(), 12);
+    alice
+        .gd()
+        .delete_messages(alice.account_id, &alice.gjp2, &sent, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listing(&server, &alice, "0", true), "-2");
+}
+
+#[test]
+fn injected_faults_cover_every_kind() {
+    let server = start_server(|c| c.gd_fault_rate = 1.0);
+    let player = Player::new(&server, 7401);
+    let mut kinds = HashSet::new();
+    for _ in 0..60 {
+        let r = post(
+            &server,
+            endpoint::GET_MESSAGES,
+            &[
+                ("accountID", "7401"),
+                ("gjp2", &player.gjp2),
+                ("secret", gd::SECRET),
+            ],
+        );
+        let kind = match gd::check_response(r.status, &r.body) {
+            Err(GdError::Rejected) => "-1",
+            Err(GdError::Unavailable(_)) if r.status == 500 => "500",
+            Err(GdError::Unavailable(_)) => "html",
+            Ok(text) if gd::parse_message_page(text).is_err() => "garbage",
+            other => panic!("not a fault: {other:?}"),
+        };
+        kinds.insert(kind);
+    }
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    assert_eq!(server.metrics().emulator_faults, 60);
+}

@@ -1,0 +1,193 @@
+//! Server limits and error shapes (protocol.md sections 1 and 5): JSON envelopes on
+//! every error, 404/405/413, 429 with Retry-After per IP and per account, and shutdown.
+
+mod common;
+
+use common::{Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server};
+use dashauth::clock::now_ms;
+use dashauth::http::Method;
+use dashauth::server::ServerHandle;
+use std::time::Duration;
+
+/// A raw request with an optional `X-Forwarded-For`, for the proxy cases.
+fn challenge_from(server: &ServerHandle, account: u32, forwarded_for: Option<&str>) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(format!("{}/request_challenge/{account}", server.base_url()));
+    if let Some(ip) = forwarded_for {
+        request = request.header("X-Forwarded-For", ip);
+    }
+    request
+        .call()
+        .map(|r| r.status().as_u16())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[track_caller]
+fn expect_429(reply: Reply) {
+    let reply = reply.expect(429);
+    assert!(
+        reply.retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{reply:?}"
+    );
+}
+
+#[test]
+fn unknown_routes_are_json_404() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    api.get("nope", None).expect(404);
+    api.get("request_challenge", None).expect(404);
+    api.get("request_challenge/5/extra", None).expect(404);
+    api.post("database/notAnEndpoint.php", None, None)
+        .expect(404);
+    api.post("nope", None, None).expect(404);
+}
+
+#[test]
+fn wrong_methods_are_json_405() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    api.post("whoami", None, None).expect(405);
+    api.get("token/revoke", None).expect(405);
+    api.call(Method::Delete, "request_challenge/5", None, None)
+        .expect(405);
+    api.get("client/devices/0b5f4c5e-7a55-4a8e-9d7b-3c2a1f0e9d8c", None)
+        .expect(405);
+}
+
+#[test]
+fn bodies_over_64_kib_are_413() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let token = login(&api, &server, &Player::new(&server, 8001));
+    let mut body = handshake_body(&device_key());
+    body["name"] = serde_json::Value::String("x".repeat(70 * 1024));
+    api.post("client/auth/handshake", Some(&bearer(&token)), Some(&body))
+        .expect(413);
+    api.post("token/revoke", Some(&bearer(&token)), Some(&body))
+        .expect(413);
+    // The token survived: the oversized revoke never ran.
+    api.get("whoami", Some(&bearer(&token))).expect(200);
+}
+
+#[test]
+fn malformed_json_is_400_in_the_envelope() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let token = login(&api, &server, &Player::new(&server, 8002));
+    let reply = api
+        .http_raw_post("client/auth/handshake", &bearer(&token), "{not json")
+        .expect(400);
+    assert!(!reply.message.is_empty());
+}
+
+#[test]
+fn emulator_mode_has_no_rate_limit_by_default() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    for _ in 0..40 {
+        api.get("request_challenge/8003", None).expect(200);
+    }
+}
+
+#[test]
+fn request_challenge_is_limited_per_ip_and_per_account() {
+    let server = start_server(|c| c.rate_limit_per_minute = 6);
+    let api = Api::new(&server);
+    // Two per account per minute (a third of the IP rate)…
+    api.get("request_challenge/8101", None).expect(200);
+    api.get("request_challenge/8101", None).expect(200);
+    expect_429(api.get("request_challenge/8101", None));
+    // …and six per IP, whatever the account.
+    for account in [8102, 8103, 8104] {
+        api.get(&format!("request_challenge/{account}"), None)
+            .expect(200);
+    }
+    expect_429(api.get("request_challenge/8105", None));
+    assert!(server.metrics().rate_limited >= 2);
+}
+
+#[test]
+fn challenge_complete_is_limited_per_ip() {
+    let server = start_server(|c| c.rate_limit_per_minute = 3);
+    let api = Api::new(&server);
+    let (id, _) = api.challenge(8201);
+    for _ in 0..6 {
+        api.complete(&id, 0).expect(401);
+    }
+    expect_429(api.complete(&id, 0));
+}
+
+#[test]
+fn failed_nonce_checks_are_limited_per_ip() {
+    let server = start_server(|c| c.rate_limit_per_minute = 3);
+    let api = Api::new(&server);
+    let token = login(&api, &server, &Player::new(&server, 8301));
+    let key = device_key();
+    let device = api
+        .post(
+            "client/auth/handshake",
+            Some(&bearer(&token)),
+            Some(&handshake_body(&key)),
+        )
+        .expect(200)
+        .field("device_id");
+    // Successes do not count.
+    for offset in 0..5 {
+        api.get("client/me", Some(&nonce(&device, &key, now_ms() - offset)))
+            .expect(200);
+    }
+    let stale = nonce(&device, &key, now_ms() - 120_000);
+    for _ in 0..3 {
+        api.get("client/me", Some(&stale)).expect(401);
+    }
+    expect_429(api.get("client/me", Some(&stale)));
+    expect_429(api.get("client/me", Some(&nonce(&device, &key, now_ms()))));
+}
+
+#[test]
+fn forwarded_for_is_the_client_ip_only_when_trusted() {
+    let trusting = start_server(|c| {
+        c.rate_limit_per_minute = 3;
+        c.trust_forwarded_for = true;
+    });
+    for account in 8401..8404 {
+        assert_eq!(challenge_from(&trusting, account, Some("10.0.0.1")), 200);
+    }
+    assert_eq!(challenge_from(&trusting, 8404, Some("10.0.0.1")), 429);
+    assert_eq!(
+        challenge_from(&trusting, 8405, Some("203.0.113.9, 10.0.0.2")),
+        200
+    );
+
+    let wary = start_server(|c| c.rate_limit_per_minute = 3);
+    for (account, ip) in [(8501, "10.0.0.1"), (8502, "10.0.0.2"), (8503, "10.0.0.3")] {
+        assert_eq!(challenge_from(&wary, account, Some(ip)), 200);
+    }
+    assert_eq!(
+        challenge_from(&wary, 8504, Some("10.0.0.4")),
+        429,
+        "header ignored"
+    );
+}
+
+#[test]
+fn long_poll_ends_promptly_at_shutdown_and_the_port_closes() {
+    let server = start_server(|_| {});
+    let addr = server.addr();
+    let api = Api::new(&server);
+    let (id, _) = api.challenge(8601);
+    let poll = std::thread::spawn(move || api.complete(&id, 10_000).status);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    server.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown waited for the poll"
+    );
+    assert_eq!(poll.join().ok(), Some(503));
+    assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+}
