@@ -23,6 +23,7 @@
 
 #include "dashauth.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -55,8 +56,10 @@ bool failed(const R &result, const char *what) {
     return true;
 }
 
+// Rounded to the nearest day, so a 30-day token reads "30 days", not "29 days".
 std::string days_from_now(std::int64_t unix_ms) {
-    return std::to_string((unix_ms - dashauth::now_ms()) / (24 * 60 * 60 * 1000)) + " days";
+    const std::int64_t day_ms = 24 * 60 * 60 * 1000;
+    return std::to_string((unix_ms - dashauth::now_ms() + day_ms / 2) / day_ms) + " days";
 }
 
 const char *platform_name() {
@@ -125,32 +128,43 @@ int main(int argc, char **argv) {
     auto login = client->login(account_id, gjp2);
     if (failed(login, "dashauth_login_start")) return 1;
 
-    const auto started = std::chrono::steady_clock::now();
+    // One frame of the game: poll once, show the stage when it changes. The loop below
+    // stands in for the game's frames (~60 fps); in a mod, frame() is the body of a
+    // scheduled update(float dt). We time each poll to show it never holds up a frame.
+    using Clock = std::chrono::steady_clock;
+    const auto started = Clock::now();
     int frames = 0;
-    dashauth::LoginUpdate update = login->poll();
-    dashauth::Stage shown = update.stage;
-    detail(std::string("... ") + dashauth::stage_name(shown));
-    while (update.pending()) {
-        // Stand-in for the game drawing a frame (~60 fps): in a mod, this loop is the
-        // body of a scheduled update(float dt) that calls poll() once.
-        std::this_thread::sleep_for(std::chrono::milliseconds(16));
+    Clock::duration slowest_poll{};
+    dashauth::Stage shown = DASHAUTH_LOGIN_STAGE_FAILED;
+    auto frame = [&]() {
+        const auto before = Clock::now();
+        dashauth::LoginUpdate update = login->poll();
+        slowest_poll = std::max(slowest_poll, Clock::now() - before);
         ++frames;
-        update = login->poll();
         if (update.pending() && update.stage != shown) {
             shown = update.stage;
             detail(std::string("... ") + dashauth::stage_name(shown));
         }
+        return update;
+    };
+    dashauth::LoginUpdate update = frame();
+    while (update.pending()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(16));
+        update = frame();
     }
     if (update.failed()) {
         std::cerr << "\nFAILED: login: " << dashauth::status_name(update.status) << ": "
                   << update.message << "\n";
         return 1;
     }
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
+    using std::chrono::duration_cast;
+    using std::chrono::microseconds;
+    using std::chrono::milliseconds;
     const std::string token = update.token;
-    detail("logged in after " + std::to_string(elapsed.count()) + " ms (" +
-           std::to_string(frames) + " frames, none blocked)");
+    detail("logged in after " +
+           std::to_string(duration_cast<milliseconds>(Clock::now() - started).count()) +
+           " ms over " + std::to_string(frames) + " frame(s); the slowest poll took " +
+           std::to_string(duration_cast<microseconds>(slowest_poll).count()) + " us");
     detail("token: " + token);
     // A mod sends it to its own server as "Authorization: Bearer <token>".
 

@@ -21,7 +21,9 @@ say() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 server_pid=
-server_log=$(mktemp "${TMPDIR:-/tmp}/dashauth-server.XXXXXX")
+# The server prints "listening on http://ADDR" alone on stdout; its log goes to stderr.
+server_out=$(mktemp "${TMPDIR:-/tmp}/dashauth-server-out.XXXXXX")
+server_log=$(mktemp "${TMPDIR:-/tmp}/dashauth-server-log.XXXXXX")
 # On every exit: stop the server we started; on failure, show its log.
 cleanup() {
   local status=$?
@@ -36,7 +38,7 @@ cleanup() {
     fi
     printf '\nDemo FAILED (exit status %d).\n' "$status" >&2
   fi
-  rm -f "$server_log"
+  rm -f "$server_out" "$server_log"
 }
 trap cleanup EXIT
 
@@ -48,8 +50,12 @@ cargo build --release --features server
 say "2/4 Building the C++ example against $lib_dir"
 if command -v cmake >/dev/null; then
   echo "with CMake (imported target dashauth::dashauth, see cpp-example/CMakeLists.txt)"
-  cmake -S cpp-example -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
-    -DDASHAUTH_LIB_DIR="$lib_dir" >/dev/null
+  # Configure quietly; its full output only matters when it fails.
+  if ! configure_log=$(cmake -S cpp-example -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
+    -DDASHAUTH_LIB_DIR="$lib_dir" 2>&1); then
+    printf '%s\n' "$configure_log" >&2
+    fail "cmake could not configure cpp-example"
+  fi
   cmake --build "$build_dir" --config Release
 else
   cxx=${CXX:-c++}
@@ -68,11 +74,11 @@ done
 [[ -n "$example" ]] || fail "the build produced no dashauth-example in $build_dir"
 
 say "3/4 Starting dashauth-server with its GD emulator on a free loopback port"
-"$lib_dir/dashauth-server" --listen 127.0.0.1:0 >"$server_log" 2>&1 &
+"$lib_dir/dashauth-server" --listen 127.0.0.1:0 >"$server_out" 2>"$server_log" &
 server_pid=$!
 server_url=
 for _ in $(seq 1 300); do # up to 30 s
-  if line=$(grep -m1 -o 'listening on http://[^[:space:]]*' "$server_log"); then
+  if line=$(grep -m1 -x 'listening on http://[^[:space:]]*' "$server_out"); then
     server_url=${line#listening on }
     break
   fi

@@ -178,7 +178,9 @@ inline Result<void> check(Status status) {
     return {};
 }
 
-/// Turns a status and an owned string output into Result<std::string>.
+/// Turns a status and the owned string the call wrote into Result<std::string>. Call
+/// the C function in a statement of its own first: as two arguments of one call, the
+/// pointer could be read before the function writes it.
 inline Result<std::string> string_result(Status status, char *owned) {
     if (status != DASHAUTH_STATUS_OK) return last_error(status);
     return take(owned);
@@ -314,8 +316,8 @@ public:
     /// Blocking: who owns `token`, and until when (what a third-party server checks).
     Result<TokenInfo> whoami(const std::string &token) const {
         TokenInfo info;
-        const Status status =
-            dashauth_client_whoami(handle_.get(), token.c_str(), &info.account_id, &info.expires_at);
+        const Status status = dashauth_client_whoami(handle_.get(), token.c_str(),
+                                                     &info.account_id, &info.expires_at);
         if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
         return info;
     }
@@ -327,7 +329,8 @@ public:
 
     /// Blocking: revokes a device of the account that owns `token`.
     Result<void> revoke_device(const std::string &token, const std::string &device_id) const {
-        return detail::check(dashauth_device_revoke(handle_.get(), token.c_str(), device_id.c_str()));
+        return detail::check(
+            dashauth_device_revoke(handle_.get(), token.c_str(), device_id.c_str()));
     }
 
     /// Blocking, step 1 of the three-step flow.
@@ -384,24 +387,26 @@ public:
     /// The private key as PKCS#8 PEM: a secret.
     Result<std::string> to_pem() const {
         char *pem = nullptr;
-        return detail::string_result(dashauth_device_key_to_pem(handle_.get(), &pem), pem);
+        const Status status = dashauth_device_key_to_pem(handle_.get(), &pem);
+        return detail::string_result(status, pem);
     }
     /// The public key as SPKI PEM.
     Result<std::string> public_pem() const {
         char *pem = nullptr;
-        return detail::string_result(dashauth_device_key_public_pem(handle_.get(), &pem), pem);
+        const Status status = dashauth_device_key_public_pem(handle_.get(), &pem);
+        return detail::string_result(status, pem);
     }
     /// Base64 signature of the decimal timestamp.
     Result<std::string> sign_nonce(std::int64_t timestamp_ms) const {
         char *signature = nullptr;
-        return detail::string_result(dashauth_sign_nonce(handle_.get(), timestamp_ms, &signature),
-                                     signature);
+        const Status status = dashauth_sign_nonce(handle_.get(), timestamp_ms, &signature);
+        return detail::string_result(status, signature);
     }
     /// A fresh "Nonce <device_id> <now_ms> <signature>" Authorization value.
     Result<std::string> nonce_header(const std::string &device_id) const {
         char *header = nullptr;
-        return detail::string_result(
-            dashauth_nonce_header(handle_.get(), device_id.c_str(), &header), header);
+        const Status status = dashauth_nonce_header(handle_.get(), device_id.c_str(), &header);
+        return detail::string_result(status, header);
     }
 
     bool valid() const noexcept { return handle_ != nullptr; }
@@ -493,13 +498,15 @@ public:
     /// A fresh single-use "Nonce ..." Authorization value for your own requests.
     Result<std::string> nonce_header() const {
         char *header = nullptr;
-        return detail::string_result(dashauth_device_nonce_header(handle_.get(), &header), header);
+        const Status status = dashauth_device_nonce_header(handle_.get(), &header);
+        return detail::string_result(status, header);
     }
 
     /// The whole device as JSON, private key included: store it like a password.
     Result<std::string> to_json() const {
         char *json = nullptr;
-        return detail::string_result(dashauth_device_to_json(handle_.get(), &json), json);
+        const Status status = dashauth_device_to_json(handle_.get(), &json);
+        return detail::string_result(status, json);
     }
     /// Writes to_json() to `path` (replacing it). The file holds the private key: put it
     /// in the mod's save directory, not somewhere shared. A failure to write reports

@@ -9,28 +9,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// Where cargo put the library for this test run: the test binary is
-/// `<target>/<profile>/deps/cpp_example-<hash>`, and cargo copies the cdylib to
-/// `<target>/<profile>/`. Derived from the binary rather than from CARGO_TARGET_DIR so
-/// it also holds for `--release`, `--target` and a target dir set in cargo config.
+/// Where cargo put the cdylib for this test run. `cargo test` builds the library with
+/// every crate type of Cargo.toml, cdylib included, next to this test binary in
+/// `<target>/<profile>/deps/`; it copies it up to `<target>/<profile>/` only for
+/// `cargo build`. Derived from the test binary's path rather than CARGO_TARGET_DIR so it
+/// also holds for `--release`, `--target` and a target dir set in cargo config.
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let lib = dir.join(format!(
+    let deps = exe.parent().expect("the test binary is in a directory");
+    let name = format!(
         "{}dashauth{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ));
-    assert!(
-        lib.is_file(),
-        "{} is missing: cargo builds the cdylib with the tests because Cargo.toml's \
-         crate-type lists cdylib",
-        lib.display()
     );
-    dir.to_path_buf()
+    [Some(deps), deps.parent()]
+        .into_iter()
+        .flatten()
+        .find(|dir| dir.join(&name).is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name} in {} or its parent: Cargo.toml's crate-type must list cdylib",
+                deps.display()
+            )
+        })
+        .to_path_buf()
 }
 
 /// Compiles cpp-example/main.cpp once per test binary, with the warnings CI wants.
@@ -69,18 +71,27 @@ fn run_example(server_url: &str, gd_url: &str) -> (Output, String, String) {
 #[test]
 fn example_runs_the_whole_flow_against_the_reference_server() {
     let server = ServerHandle::start(Config::default()).expect("the reference server starts");
-    let (output, stdout, stderr) = run_example(server.base_url(), server.gd_url());
+    let (output, stdout, stderr) = run_example(&server.base_url(), &server.gd_url());
     server.shutdown();
 
     let printed = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
-    assert!(output.status.success(), "example failed: {}\n{printed}", output.status);
+    assert!(
+        output.status.success(),
+        "example failed: {}\n{printed}",
+        output.status
+    );
     let token = stdout
         .lines()
         .find_map(|line| line.trim().strip_prefix("token: "))
         .unwrap_or_else(|| panic!("no token line\n{printed}"));
-    assert_eq!(token.len(), 43, "a token is 32 bytes of base64url\n{printed}");
+    assert_eq!(
+        token.len(),
+        43,
+        "a token is 32 bytes of base64url\n{printed}"
+    );
     for line in [
         "account 1234, token expires in",
+        "Authorization: Nonce ",
         "client/me says account 1234",
         "whoami with the session token: account 1234",
         "client/me with the restored key says account 1234",

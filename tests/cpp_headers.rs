@@ -162,16 +162,34 @@ fn c_header_compiles_as_cxx20() {
 
 #[test]
 fn cpp_wrapper_compiles_as_cxx17_with_strict_warnings() {
-    compiles(cxx::cxx_compiler(), "c++", "c++17", CPP_SOURCE, STRICTER_CXX);
+    compiles(
+        cxx::cxx_compiler(),
+        "c++",
+        "c++17",
+        CPP_SOURCE,
+        STRICTER_CXX,
+    );
 }
 
 #[test]
 fn cpp_wrapper_compiles_as_cxx20_with_strict_warnings() {
-    compiles(cxx::cxx_compiler(), "c++", "c++20", CPP_SOURCE, STRICTER_CXX);
+    compiles(
+        cxx::cxx_compiler(),
+        "c++",
+        "c++20",
+        CPP_SOURCE,
+        STRICTER_CXX,
+    );
 }
 
 #[test]
 fn cpp_wrapper_compiles_without_exceptions() {
     // Some mods build with -fno-exceptions; the wrapper never throws or catches.
-    compiles(cxx::cxx_compiler(), "c++", "c++17", CPP_SOURCE, &["-fno-exceptions"]);
+    compiles(
+        cxx::cxx_compiler(),
+        "c++",
+        "c++17",
+        CPP_SOURCE,
+        &["-fno-exceptions"],
+    );
 }
