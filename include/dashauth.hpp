@@ -111,7 +111,7 @@ inline std::string take(char *owned) {
     return owned != nullptr ? std::string(owned) : std::string();
 }
 
-/// Copies a borrowed string; NULL (from an empty handle) becomes "".
+/// Copies a borrowed string (the C accessors give "" for an empty handle).
 inline std::string copy(const char *borrowed) {
     return borrowed != nullptr ? std::string(borrowed) : std::string();
 }
@@ -245,7 +245,6 @@ public:
 
     bool valid() const noexcept { return handle_ != nullptr; }
     dashauth_login *get() const noexcept { return handle_.get(); }
-    dashauth_login *release() noexcept { return handle_.release(); }
 
 private:
     detail::Handle<dashauth_login> handle_;
@@ -257,15 +256,14 @@ public:
     Challenge() = default;
     explicit Challenge(dashauth_challenge *raw) noexcept : handle_(raw) {}
 
+    /// The GD account the message goes to.
     std::uint32_t bot_account_id() const noexcept {
-        return handle_ ? dashauth_challenge_bot_account_id(handle_.get()) : 0;
+        return dashauth_challenge_bot_account_id(handle_.get());
     }
-    std::string text() const {
-        return detail::copy(handle_ ? dashauth_challenge_text(handle_.get()) : nullptr);
-    }
-    std::string id() const {
-        return detail::copy(handle_ ? dashauth_challenge_id(handle_.get()) : nullptr);
-    }
+    /// The challenge text; the message subject is "auth-" followed by it.
+    std::string text() const { return detail::copy(dashauth_challenge_text(handle_.get())); }
+    /// The challenge id the server knows it by.
+    std::string id() const { return detail::copy(dashauth_challenge_id(handle_.get())); }
 
     bool valid() const noexcept { return handle_ != nullptr; }
     const dashauth_challenge *get() const noexcept { return handle_.get(); }
@@ -452,18 +450,19 @@ public:
         return from_json(json);
     }
 
-    std::string id() const {
-        return detail::copy(handle_ ? dashauth_device_id(handle_.get()) : nullptr);
-    }
+    /// The device id, a lowercase UUID ("" for an empty device).
+    std::string id() const { return detail::copy(dashauth_device_id(handle_.get())); }
+    /// The device certificate (X.509 PEM), signed by the server's CA.
     std::string certificate_pem() const {
-        return detail::copy(handle_ ? dashauth_device_certificate_pem(handle_.get()) : nullptr);
+        return detail::copy(dashauth_device_certificate_pem(handle_.get()));
     }
+    /// The server's CA certificate (PEM).
     std::string ca_certificate_pem() const {
-        return detail::copy(handle_ ? dashauth_device_ca_certificate_pem(handle_.get()) : nullptr);
+        return detail::copy(dashauth_device_ca_certificate_pem(handle_.get()));
     }
     /// The certificate's expiry, UNIX ms; 0 for an empty device.
     std::int64_t expires_at() const noexcept {
-        return handle_ ? dashauth_device_expires_at(handle_.get()) : 0;
+        return dashauth_device_expires_at(handle_.get());
     }
 
     /// True when the certificate is close enough to expiry to rotate.
