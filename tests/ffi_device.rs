@@ -1,0 +1,271 @@
+//! Devices through the C API against the reference server: the full lifecycle
+//! (register, session, me, save and restore, rotate, revoke), rotation due with 90 days
+//! or less, CLOCK_SKEW, and revocation rules.
+
+mod ffi_common;
+
+use dashauth::ffi::device::*;
+use dashauth::ffi::device_key::*;
+use dashauth::ffi::status::dashauth_status;
+use dashauth::server::Config;
+use ffi_common::*;
+use std::ptr;
+use std::time::Duration;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// An owned `dashauth_device *`.
+struct Device(*mut dashauth_device);
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // SAFETY: owned, freed once.
+        unsafe { dashauth_device_free(self.0) }
+    }
+}
+
+impl Device {
+    fn register(client: &Client, token: &str) -> Device {
+        let mut key = ptr::null_mut();
+        let mut device = ptr::null_mut();
+        // SAFETY: valid pointers.
+        unsafe {
+            expect(dashauth_device_key_generate(&mut key), S::Ok);
+            let status = dashauth_device_register(
+                client.ptr(),
+                cs(token).as_ptr(),
+                key,
+                cs("Test PC é").as_ptr(),
+                cs("linux").as_ptr(),
+                &mut device,
+            );
+            // The device copied the key: freeing ours does not affect it.
+            dashauth_device_key_free(key);
+            expect(status, S::Ok);
+        }
+        Device(device)
+    }
+
+    fn from_json(json: &str) -> Device {
+        let mut device = ptr::null_mut();
+        // SAFETY: valid pointers.
+        expect(
+            unsafe { dashauth_device_from_json(cs(json).as_ptr(), &mut device) },
+            S::Ok,
+        );
+        Device(device)
+    }
+
+    fn id(&self) -> String {
+        // SAFETY: a live device.
+        borrowed(unsafe { dashauth_device_id(self.0) })
+    }
+
+    fn certificate(&self) -> String {
+        // SAFETY: a live device.
+        borrowed(unsafe { dashauth_device_certificate_pem(self.0) })
+    }
+
+    fn json(&self) -> String {
+        let mut json = ptr::null_mut();
+        // SAFETY: valid pointers.
+        expect(unsafe { dashauth_device_to_json(self.0, &mut json) }, S::Ok);
+        take(json)
+    }
+
+    fn me(&self, client: &Client) -> (dashauth_status, u32) {
+        let mut account = 0;
+        // SAFETY: valid pointers.
+        let status = unsafe { dashauth_device_me(client.ptr(), self.0, &mut account) };
+        (status, account)
+    }
+
+    fn needs_rotation(&self) -> bool {
+        let mut needs = false;
+        // SAFETY: valid pointers.
+        expect(
+            unsafe { dashauth_device_needs_rotation(self.0, &mut needs) },
+            S::Ok,
+        );
+        needs
+    }
+
+    fn rotate(&mut self, client: &Client) -> dashauth_status {
+        // SAFETY: valid pointers; no other use of the device meanwhile.
+        unsafe { dashauth_device_rotate(client.ptr(), self.0) }
+    }
+
+    fn session(&self, client: &Client) -> (dashauth_status, Option<String>, i64) {
+        let mut token = ptr::null_mut();
+        let mut expires = 0;
+        // SAFETY: valid pointers.
+        let status =
+            unsafe { dashauth_device_session(client.ptr(), self.0, &mut token, &mut expires) };
+        let token = (status == S::Ok).then(|| take(token));
+        (status, token, expires)
+    }
+}
+
+fn revoke(client: &Client, token: &str, device_id: &str) -> dashauth_status {
+    // SAFETY: valid pointers.
+    unsafe { dashauth_device_revoke(client.ptr(), cs(token).as_ptr(), cs(device_id).as_ptr()) }
+}
+
+#[test]
+fn full_device_lifecycle() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5001);
+    let mut device = Device::register(&client, &token);
+
+    // Registered: id, certificate signed by the server's CA, a year of validity.
+    let id = device.id();
+    assert!(id.parse::<dashauth::protocol::Uuid>().is_ok(), "{id}");
+    assert!(
+        device
+            .certificate()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    // SAFETY: a live device.
+    let (ca, expires_at) = unsafe {
+        (
+            borrowed(dashauth_device_ca_certificate_pem(device.0)),
+            dashauth_device_expires_at(device.0),
+        )
+    };
+    assert_eq!(ca.trim(), server.ca_certificate_pem().trim());
+    let now = dashauth::clock::now_ms();
+    assert!(
+        (expires_at - (now + 365 * DAY_MS)).abs() < 2 * DAY_MS,
+        "{expires_at}"
+    );
+    assert!(!device.needs_rotation());
+
+    // Nonces: the device's header, and its account through client/me.
+    let mut header = ptr::null_mut();
+    // SAFETY: valid pointers.
+    expect(
+        unsafe { dashauth_device_nonce_header(device.0, &mut header) },
+        S::Ok,
+    );
+    assert!(take(header).starts_with(&format!("Nonce {id} ")));
+    assert_eq!(device.me(&client), (S::Ok, 5001));
+
+    // A session token works as a bearer token on whoami.
+    let (status, session, session_expires) = device.session(&client);
+    expect(status, S::Ok);
+    let session = session.expect("session token");
+    assert!((session_expires - (now + DAY_MS)).abs() < DAY_MS / 24);
+    let (status, account, _) = client.whoami(&session);
+    expect(status, S::Ok);
+    assert_eq!(account, 5001);
+
+    // Saved and restored, the device still authenticates.
+    let saved = device.json();
+    let restored = Device::from_json(&saved);
+    assert_eq!(restored.id(), id);
+    assert_eq!(restored.me(&client), (S::Ok, 5001));
+
+    // Rotation: same id, new certificate and key; the old key stops working.
+    let old_certificate = device.certificate();
+    expect(device.rotate(&client), S::Ok);
+    assert_eq!(device.id(), id);
+    assert_ne!(device.certificate(), old_certificate);
+    assert_eq!(device.me(&client), (S::Ok, 5001));
+    let (status, _) = restored.me(&client);
+    expect(status, S::Unauthorized);
+    let rotated = Device::from_json(&device.json());
+    assert_eq!(rotated.me(&client), (S::Ok, 5001));
+
+    // Revocation by the owning account: the device is refused from then on.
+    expect(revoke(&client, &token, &id), S::Ok);
+    let (status, account) = device.me(&client);
+    expect(status, S::Unauthorized);
+    assert_eq!(account, 0, "out-parameter untouched");
+    expect(device.session(&client).0, S::Unauthorized);
+    // A failed rotation leaves the device as it was.
+    let before = device.json();
+    expect(device.rotate(&client), S::Unauthorized);
+    assert_eq!(device.json(), before);
+}
+
+#[test]
+fn rotation_is_due_with_ninety_days_or_less_left() {
+    let server = server_with(Config {
+        certificate_validity: Duration::from_secs(90 * 24 * 3600),
+        ..Config::default()
+    });
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5002);
+    let mut device = Device::register(&client, &token);
+    assert!(device.needs_rotation());
+    // SAFETY: a live device.
+    let before = unsafe { dashauth_device_expires_at(device.0) };
+    let old_certificate = device.certificate();
+    expect(device.rotate(&client), S::Ok);
+    assert_ne!(device.certificate(), old_certificate);
+    // Certificates count in seconds: a rotation within the same second may not move it.
+    // SAFETY: a live device.
+    assert!(unsafe { dashauth_device_expires_at(device.0) } >= before);
+    assert_eq!(device.me(&client), (S::Ok, 5002));
+}
+
+#[test]
+fn server_clock_far_off_is_clock_skew() {
+    let server = server_with(Config {
+        clock_offset_ms: 120_000,
+        ..Config::default()
+    });
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5003);
+    let mut device = Device::register(&client, &token);
+    let (status, account) = device.me(&client);
+    expect(status, S::ClockSkew);
+    assert_eq!(account, 0);
+    assert!(last_error().contains("clock"), "{}", last_error());
+    expect(device.session(&client).0, S::ClockSkew);
+    expect(device.rotate(&client), S::ClockSkew);
+}
+
+#[test]
+fn devices_can_only_be_revoked_by_their_account() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let owner = token_for(&client, 5004);
+    let stranger = token_for(&client, 5005);
+    let device = Device::register(&client, &owner);
+    expect(revoke(&client, &stranger, &device.id()), S::NotFound);
+    assert_eq!(device.me(&client), (S::Ok, 5004));
+    expect(
+        revoke(
+            &client,
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &device.id(),
+        ),
+        S::Unauthorized,
+    );
+    expect(revoke(&client, &owner, "not-a-uuid"), S::InvalidArgument);
+}
+
+#[test]
+fn register_with_a_bad_token_is_unauthorized() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let mut key = ptr::null_mut();
+    let mut device = ptr::null_mut();
+    // SAFETY: valid pointers.
+    unsafe {
+        expect(dashauth_device_key_generate(&mut key), S::Ok);
+        let status = dashauth_device_register(
+            client.ptr(),
+            cs("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").as_ptr(),
+            key,
+            cs("PC").as_ptr(),
+            cs("linux").as_ptr(),
+            &mut device,
+        );
+        expect(status, S::Unauthorized);
+        assert!(device.is_null());
+        dashauth_device_key_free(key);
+    }
+}
