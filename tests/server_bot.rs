@@ -1,12 +1,12 @@
 //! The bot (protocol.md section 3): what it costs GD, how it cleans up, and how it
 //! survives GD failures, observed through the emulator it talks to over HTTP.
 
-mod common;
+mod server_support;
 
-use common::{Api, Player, eventually, login, start_server, wait_for_token};
 use dashauth::gd::endpoint;
 use dashauth::protocol::challenge_subject;
 use dashauth::server::{Config, EMULATOR_BOT_GJP2, ServerHandle};
+use server_support::{Api, Player, eventually, login, start_server, wait_for_token};
 use std::time::{Duration, Instant};
 
 fn inbox_of_bot(server: &ServerHandle) -> usize {

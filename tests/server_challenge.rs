@@ -1,12 +1,12 @@
 //! The challenge flow and tokens (protocol.md section 2) against the real server over
 //! loopback, with the embedded emulator as GD.
 
-mod common;
+mod server_support;
 
-use common::{Api, Player, bearer, login, start_server};
 use dashauth::gd;
 use dashauth::http::Http;
 use dashauth::protocol::{self, Uuid};
+use server_support::{Api, Player, bearer, login, start_server};
 use std::time::Duration;
 
 #[test]
@@ -116,7 +116,7 @@ fn message_from_another_account_never_validates() {
     let (id, challenge) = api.challenge(victim.account_id);
     let subject = protocol::challenge_subject(&challenge);
     attacker.send_until_accepted(server.bot_account_id(), &subject);
-    common::eventually("the bot to read the spoofed message", || {
+    server_support::eventually("the bot to read the spoofed message", || {
         server
             .metrics()
             .emulator_count(gd::endpoint::DELETE_MESSAGES)
@@ -124,7 +124,7 @@ fn message_from_another_account_never_validates() {
     });
     api.complete(&id, 300).expect(401);
     victim.send_until_accepted(server.bot_account_id(), &subject);
-    let token = common::wait_for_token(&api, &id);
+    let token = server_support::wait_for_token(&api, &id);
     assert_eq!(
         api.get("whoami", Some(&bearer(&token))).expect(200).data["account_id"],
         4005
@@ -148,7 +148,7 @@ fn only_the_exact_subject_validates() {
             player.send_until_accepted(server.bot_account_id(), &wrong);
         }
     }
-    common::eventually("the bot to empty its inbox", || {
+    server_support::eventually("the bot to empty its inbox", || {
         server
             .metrics()
             .emulator_count(gd::endpoint::DELETE_MESSAGES)
@@ -182,7 +182,7 @@ fn consumed_challenge_is_404() {
         server.bot_account_id(),
         &protocol::challenge_subject(&challenge),
     );
-    common::wait_for_token(&api, &id);
+    server_support::wait_for_token(&api, &id);
     api.complete(&id, 0).expect(404);
 }
 
@@ -197,7 +197,7 @@ fn earlier_challenges_stay_valid_after_a_new_one() {
         server.bot_account_id(),
         &protocol::challenge_subject(&first),
     );
-    common::wait_for_token(&api, &first_id);
+    server_support::wait_for_token(&api, &first_id);
     api.complete(&second_id, 0).expect(401);
 }
 

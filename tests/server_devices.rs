@@ -1,15 +1,17 @@
 //! Device handshake, nonces, sessions, rotation and revocation (protocol.md section 4)
 //! against the real server over loopback.
 
-mod common;
+mod server_support;
 
-use common::{Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server};
 use dashauth::clock::now_ms;
 use dashauth::keys::DeviceKey;
 use dashauth::protocol::{self, NonceRejection};
 use dashauth::server::ServerHandle;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
+use server_support::{
+    Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server,
+};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

@@ -1,12 +1,12 @@
 //! The embedded GD emulator (protocol.md section 7) as a GD client sees it: accounts,
 //! listings, downloads, deletions and injected faults, over real HTTP.
 
-mod common;
+mod server_support;
 
-use common::{Player, start_server};
 use dashauth::gd::{self, GdError, endpoint};
 use dashauth::http::{Http, Response};
 use dashauth::server::ServerHandle;
+use server_support::{Player, start_server};
 use std::collections::HashSet;
 use std::time::Duration;
 

@@ -1,12 +1,14 @@
 //! Server limits and error shapes (protocol.md sections 1 and 5): JSON envelopes on
 //! every error, 404/405/413, 429 with Retry-After per IP and per account, and shutdown.
 
-mod common;
+mod server_support;
 
-use common::{Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server};
 use dashauth::clock::now_ms;
 use dashauth::http::Method;
 use dashauth::server::ServerHandle;
+use server_support::{
+    Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server,
+};
 use std::time::Duration;
 
 /// A raw request with an optional `X-Forwarded-For`, for the proxy cases.
