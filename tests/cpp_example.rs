@@ -2,7 +2,7 @@
 //! this test run, with include/), runs the whole flow against the reference server over
 //! loopback and reports failures the way it promises.
 
-mod cxx;
+mod cpp_support;
 
 use dashauth::server::{Config, ServerHandle};
 use std::path::{Path, PathBuf};
@@ -40,13 +40,13 @@ fn example() -> &'static Path {
     static EXAMPLE: OnceLock<PathBuf> = OnceLock::new();
     EXAMPLE.get_or_init(|| {
         let lib_dir = library_dir();
-        let exe = cxx::scratch_dir("cpp_example").join("dashauth-example");
-        cxx::run(
-            cxx::cxx_compiler()
+        let exe = cpp_support::scratch_dir("cpp_example").join("dashauth-example");
+        cpp_support::run(
+            cpp_support::cxx_compiler()
                 .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
                 .arg("-I")
-                .arg(cxx::include_dir())
-                .arg(cxx::repo_root().join("cpp-example/main.cpp"))
+                .arg(cpp_support::include_dir())
+                .arg(cpp_support::repo_root().join("cpp-example/main.cpp"))
                 .arg("-L")
                 .arg(&lib_dir)
                 .arg("-ldashauth")

@@ -3,7 +3,7 @@
 //! unit, with -Wall -Wextra -Wpedantic -Werror. The translation units use the API, so
 //! the wrapper's templates are instantiated and checked, not just parsed.
 
-mod cxx;
+mod cpp_support;
 
 use std::process::Command;
 
@@ -116,20 +116,20 @@ int exercise(const std::string &url) {
 /// `extra`, syntax only; the file name carries the case so parallel tests do not clash.
 fn compiles(mut compiler: Command, language: &str, std: &str, source: &str, extra: &[&str]) {
     let extension = if language == "c" { "c" } else { "cpp" };
-    let path = cxx::scratch_dir("cpp_headers").join(format!(
+    let path = cpp_support::scratch_dir("cpp_headers").join(format!(
         "{std}{}.{extension}",
         extra.concat().replace(['-', '='], "_")
     ));
     if let Err(e) = std::fs::write(&path, source) {
         panic!("cannot write {}: {e}", path.display());
     }
-    cxx::run(
+    cpp_support::run(
         compiler
             .args(["-x", language, &format!("-std={std}")])
             .args(STRICT)
             .args(extra)
             .arg("-I")
-            .arg(cxx::include_dir())
+            .arg(cpp_support::include_dir())
             .arg("-fsyntax-only")
             .arg(&path),
     );
@@ -137,33 +137,51 @@ fn compiles(mut compiler: Command, language: &str, std: &str, source: &str, extr
 
 #[test]
 fn c_header_compiles_as_c99() {
-    compiles(cxx::c_compiler(), "c", "c99", &c_source(), &[]);
+    compiles(cpp_support::c_compiler(), "c", "c99", &c_source(), &[]);
 }
 
 #[test]
 fn c_header_compiles_as_c11() {
-    compiles(cxx::c_compiler(), "c", "c11", &c_source(), &[]);
+    compiles(cpp_support::c_compiler(), "c", "c11", &c_source(), &[]);
 }
 
 #[test]
 fn c_header_compiles_as_cxx11() {
-    compiles(cxx::cxx_compiler(), "c++", "c++11", &c_source(), &[]);
+    compiles(
+        cpp_support::cxx_compiler(),
+        "c++",
+        "c++11",
+        &c_source(),
+        &[],
+    );
 }
 
 #[test]
 fn c_header_compiles_as_cxx17() {
-    compiles(cxx::cxx_compiler(), "c++", "c++17", &c_source(), &[]);
+    compiles(
+        cpp_support::cxx_compiler(),
+        "c++",
+        "c++17",
+        &c_source(),
+        &[],
+    );
 }
 
 #[test]
 fn c_header_compiles_as_cxx20() {
-    compiles(cxx::cxx_compiler(), "c++", "c++20", &c_source(), &[]);
+    compiles(
+        cpp_support::cxx_compiler(),
+        "c++",
+        "c++20",
+        &c_source(),
+        &[],
+    );
 }
 
 #[test]
 fn cpp_wrapper_compiles_as_cxx17_with_strict_warnings() {
     compiles(
-        cxx::cxx_compiler(),
+        cpp_support::cxx_compiler(),
         "c++",
         "c++17",
         CPP_SOURCE,
@@ -174,7 +192,7 @@ fn cpp_wrapper_compiles_as_cxx17_with_strict_warnings() {
 #[test]
 fn cpp_wrapper_compiles_as_cxx20_with_strict_warnings() {
     compiles(
-        cxx::cxx_compiler(),
+        cpp_support::cxx_compiler(),
         "c++",
         "c++20",
         CPP_SOURCE,
@@ -186,7 +204,7 @@ fn cpp_wrapper_compiles_as_cxx20_with_strict_warnings() {
 fn cpp_wrapper_compiles_without_exceptions() {
     // Some mods build with -fno-exceptions; the wrapper never throws or catches.
     compiles(
-        cxx::cxx_compiler(),
+        cpp_support::cxx_compiler(),
         "c++",
         "c++17",
         CPP_SOURCE,
