@@ -178,12 +178,18 @@ inline Result<void> check(Status status) {
     return {};
 }
 
-/// Turns a status and the owned string the call wrote into Result<std::string>. Call
-/// the C function in a statement of its own first: as two arguments of one call, the
-/// pointer could be read before the function writes it.
-inline Result<std::string> string_result(Status status, char *owned) {
+/// Turns a status and what the call wrote into Result<T>. Call the C function in a
+/// statement of its own first: as two arguments of one call, its output could be read
+/// before the function writes it.
+template <typename T>
+Result<T> result(Status status, T value) {
     if (status != DASHAUTH_STATUS_OK) return last_error(status);
-    return take(owned);
+    return Result<T>(std::move(value));
+}
+
+/// Likewise for an owned string, which is copied and released.
+inline Result<std::string> result(Status status, char *owned) {
+    return result(status, take(owned));
 }
 
 } // namespace detail
@@ -284,8 +290,7 @@ public:
     static Result<Client> create(const std::string &base_url) {
         dashauth_client *raw = nullptr;
         const Status status = dashauth_client_new(base_url.c_str(), &raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return Client(raw);
+        return detail::result(status, Client(raw));
     }
 
     /// The GD database URL; default "https://www.boomlings.com/database".
@@ -307,8 +312,7 @@ public:
         dashauth_login *raw = nullptr;
         const Status status =
             dashauth_login_start(handle_.get(), account_id, gjp2.c_str(), &raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return Login(raw);
+        return detail::result(status, Login(raw));
     }
 
     /// Blocking: who owns `token`, and until when (what a third-party server checks).
@@ -316,8 +320,7 @@ public:
         TokenInfo info;
         const Status status = dashauth_client_whoami(handle_.get(), token.c_str(),
                                                      &info.account_id, &info.expires_at);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return info;
+        return detail::result(status, info);
     }
 
     /// Blocking: makes `token` unusable.
@@ -335,8 +338,7 @@ public:
     Result<Challenge> request_challenge(std::uint32_t account_id) const {
         dashauth_challenge *raw = nullptr;
         const Status status = dashauth_request_challenge(handle_.get(), account_id, &raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return Challenge(raw);
+        return detail::result(status, Challenge(raw));
     }
     /// Blocking, step 2: the GD message from `account_id` to the bot.
     Result<void> send_gd_message(const Challenge &challenge, std::uint32_t account_id,
@@ -349,7 +351,7 @@ public:
     Result<std::string> poll_completion(const Challenge &challenge) const {
         char *token = nullptr;
         const Status status = dashauth_poll_completion(handle_.get(), challenge.get(), &token);
-        return detail::string_result(status, token);
+        return detail::result(status, token);
     }
 
     bool valid() const noexcept { return handle_ != nullptr; }
@@ -371,40 +373,38 @@ public:
     static Result<DeviceKey> generate() {
         dashauth_device_key *raw = nullptr;
         const Status status = dashauth_device_key_generate(&raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return DeviceKey(raw);
+        return detail::result(status, DeviceKey(raw));
     }
     /// From PKCS#8 PEM.
     static Result<DeviceKey> from_pem(const std::string &pkcs8_pem) {
         dashauth_device_key *raw = nullptr;
         const Status status = dashauth_device_key_from_pem(pkcs8_pem.c_str(), &raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return DeviceKey(raw);
+        return detail::result(status, DeviceKey(raw));
     }
 
     /// The private key as PKCS#8 PEM: a secret.
     Result<std::string> to_pem() const {
         char *pem = nullptr;
         const Status status = dashauth_device_key_to_pem(handle_.get(), &pem);
-        return detail::string_result(status, pem);
+        return detail::result(status, pem);
     }
     /// The public key as SPKI PEM.
     Result<std::string> public_pem() const {
         char *pem = nullptr;
         const Status status = dashauth_device_key_public_pem(handle_.get(), &pem);
-        return detail::string_result(status, pem);
+        return detail::result(status, pem);
     }
     /// Base64 signature of the decimal timestamp.
     Result<std::string> sign_nonce(std::int64_t timestamp_ms) const {
         char *signature = nullptr;
         const Status status = dashauth_sign_nonce(handle_.get(), timestamp_ms, &signature);
-        return detail::string_result(status, signature);
+        return detail::result(status, signature);
     }
     /// A fresh "Nonce <device_id> <now_ms> <signature>" Authorization value.
     Result<std::string> nonce_header(const std::string &device_id) const {
         char *header = nullptr;
         const Status status = dashauth_nonce_header(handle_.get(), device_id.c_str(), &header);
-        return detail::string_result(status, header);
+        return detail::result(status, header);
     }
 
     bool valid() const noexcept { return handle_ != nullptr; }
@@ -428,16 +428,14 @@ public:
         dashauth_device *raw = nullptr;
         const Status status = dashauth_device_register(client.get(), token.c_str(), key.get(),
                                                        name.c_str(), platform.c_str(), &raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return Device(raw);
+        return detail::result(status, Device(raw));
     }
 
     /// A device saved with to_json().
     static Result<Device> from_json(const std::string &json) {
         dashauth_device *raw = nullptr;
         const Status status = dashauth_device_from_json(json.c_str(), &raw);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return Device(raw);
+        return detail::result(status, Device(raw));
     }
 
     /// Reads a file written by save(). A failure to read it reports
@@ -469,8 +467,7 @@ public:
     Result<bool> needs_rotation() const {
         bool needs = false;
         const Status status = dashauth_device_needs_rotation(handle_.get(), &needs);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return needs;
+        return detail::result(status, needs);
     }
     /// Blocking: new key and certificate for the same device id. Save the device again
     /// afterwards: the old key stops working.
@@ -483,29 +480,27 @@ public:
         Session session;
         const Status status =
             dashauth_device_session(client.get(), handle_.get(), &token, &session.expires_at);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
         session.token = detail::take(token);
-        return session;
+        return detail::result(status, std::move(session));
     }
     /// Blocking: the account id, authenticated with a fresh nonce (GET client/me).
     Result<std::uint32_t> me(const Client &client) const {
         std::uint32_t account_id = 0;
         const Status status = dashauth_device_me(client.get(), handle_.get(), &account_id);
-        if (status != DASHAUTH_STATUS_OK) return detail::last_error(status);
-        return account_id;
+        return detail::result(status, account_id);
     }
     /// A fresh single-use "Nonce ..." Authorization value for your own requests.
     Result<std::string> nonce_header() const {
         char *header = nullptr;
         const Status status = dashauth_device_nonce_header(handle_.get(), &header);
-        return detail::string_result(status, header);
+        return detail::result(status, header);
     }
 
     /// The whole device as JSON, private key included: store it like a password.
     Result<std::string> to_json() const {
         char *json = nullptr;
         const Status status = dashauth_device_to_json(handle_.get(), &json);
-        return detail::string_result(status, json);
+        return detail::result(status, json);
     }
     /// Writes to_json() to `path` (replacing it). The file holds the private key: put it
     /// in the mod's save directory, not somewhere shared. A failure to write reports
