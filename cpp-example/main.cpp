@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     const std::string gjp2 = setting(argc, argv, 4, "DASHAUTH_GJP2",
                                      "0123456789abcdef0123456789abcdef01234567");
     if (server_url.empty()) {
-        std::cerr << "usage: " << argv[0] << " SERVER_URL [GD_DATABASE_URL]\n"
+        std::cerr << "usage: " << argv[0] << " SERVER_URL [GD_DATABASE_URL [ACCOUNT_ID [GJP2]]]\n"
                   << "   or: DASHAUTH_SERVER_URL=... [DASHAUTH_GD_URL=...] " << argv[0] << "\n";
         return 2;
     }

@@ -58,9 +58,15 @@ fn example() -> &'static Path {
     })
 }
 
+/// The emulator creates the account on first sight of this (account id, gjp2) pair.
+const ACCOUNT_ID: &str = "1234";
+const GJP2: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Runs the example with every setting on its command line, so that DASHAUTH_*
+/// variables in the test's environment cannot change what it does.
 fn run_example(server_url: &str, gd_url: &str) -> (Output, String, String) {
     let output = Command::new(example())
-        .args([server_url, gd_url])
+        .args([server_url, gd_url, ACCOUNT_ID, GJP2])
         .output()
         .expect("the example starts");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
