@@ -1,0 +1,123 @@
+//! The C++ example, built the way a mod links libdashauth (the cdylib cargo built for
+//! this test run, with include/), runs the whole flow against the reference server over
+//! loopback and reports failures the way it promises.
+
+mod cpp_support;
+
+use dashauth::server::{Config, ServerHandle};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Where cargo put the cdylib for this test run. `cargo test` builds the library with
+/// every crate type of Cargo.toml, cdylib included, next to this test binary in
+/// `<target>/<profile>/deps/`; it copies it up to `<target>/<profile>/` only for
+/// `cargo build`. Derived from the test binary's path rather than CARGO_TARGET_DIR so it
+/// also holds for `--release`, `--target` and a target dir set in cargo config.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let deps = exe.parent().expect("the test binary is in a directory");
+    let name = format!(
+        "{}dashauth{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    [Some(deps), deps.parent()]
+        .into_iter()
+        .flatten()
+        .find(|dir| dir.join(&name).is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name} in {} or its parent: Cargo.toml's crate-type must list cdylib",
+                deps.display()
+            )
+        })
+        .to_path_buf()
+}
+
+/// Compiles cpp-example/main.cpp once per test binary, with the warnings CI wants.
+fn example() -> &'static Path {
+    static EXAMPLE: OnceLock<PathBuf> = OnceLock::new();
+    EXAMPLE.get_or_init(|| {
+        let lib_dir = library_dir();
+        let exe = cpp_support::scratch_dir("cpp_example").join("dashauth-example");
+        cpp_support::run(
+            cpp_support::cxx_compiler()
+                .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+                .arg("-I")
+                .arg(cpp_support::include_dir())
+                .arg(cpp_support::repo_root().join("cpp-example/main.cpp"))
+                .arg("-L")
+                .arg(&lib_dir)
+                .arg("-ldashauth")
+                .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+                .arg("-o")
+                .arg(&exe),
+        );
+        exe
+    })
+}
+
+/// The emulator creates the account on first sight of this (account id, gjp2) pair.
+const ACCOUNT_ID: &str = "1234";
+const GJP2: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Runs the example with every setting on its command line, so that DASHAUTH_*
+/// variables in the test's environment cannot change what it does.
+fn run_example(server_url: &str, gd_url: &str) -> (Output, String, String) {
+    let output = Command::new(example())
+        .args([server_url, gd_url, ACCOUNT_ID, GJP2])
+        .output()
+        .expect("the example starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+#[test]
+fn example_runs_the_whole_flow_against_the_reference_server() {
+    let server = ServerHandle::start(Config::default()).expect("the reference server starts");
+    let (output, stdout, stderr) = run_example(&server.base_url(), &server.gd_url());
+    server.shutdown();
+
+    let printed = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert!(
+        output.status.success(),
+        "example failed: {}\n{printed}",
+        output.status
+    );
+    let token = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token line\n{printed}"));
+    assert_eq!(
+        token.len(),
+        43,
+        "a token is 32 bytes of base64url\n{printed}"
+    );
+    for line in [
+        "account 1234, token expires in",
+        "Authorization: Nonce ",
+        "client/me says account 1234",
+        "whoami with the session token: account 1234",
+        "client/me with the restored key says account 1234",
+        "All 7 steps succeeded.",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}\n{printed}");
+    }
+}
+
+#[test]
+fn example_reports_an_unreachable_server_with_status_and_message() {
+    // Port 1 on loopback refuses connections: the login fails fast with NETWORK.
+    let (output, stdout, stderr) = run_example("http://127.0.0.1:1", "http://127.0.0.1:1/database");
+
+    let printed = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(stderr.contains("FAILED: login: "), "{printed}");
+    assert!(
+        stderr.to_lowercase().contains("network"),
+        "the status is named\n{printed}"
+    );
+    assert!(!stdout.contains("token: "), "{printed}");
+}
