@@ -74,7 +74,9 @@ done
 [[ -n "$example" ]] || fail "the build produced no dashauth-example in $build_dir"
 
 say "3/4 Starting dashauth-server with its GD emulator on a free loopback port"
-"$lib_dir/dashauth-server" --listen 127.0.0.1:0 >"$server_out" 2>"$server_log" &
+# Real GD answers in a few hundred milliseconds; the emulator imitates that here so the
+# walkthrough shows each login stage instead of finishing within one poll.
+"$lib_dir/dashauth-server" --listen 127.0.0.1:0 --gd-latency-ms 200 >"$server_out" 2>"$server_log" &
 server_pid=$!
 server_url=
 for _ in $(seq 1 300); do # up to 30 s
@@ -87,7 +89,7 @@ for _ in $(seq 1 300); do # up to 30 s
 done
 [[ -n "$server_url" ]] || fail "dashauth-server did not print 'listening on' within 30 s"
 echo "server: $server_url (pid $server_pid)"
-echo "GD emulator: $server_url/database"
+echo "GD emulator: $server_url/database (200 ms of latency per GD request, like the real servers)"
 
 say "4/4 Running the example, as a mod would: $example"
 "$example" "$server_url" "$server_url/database"

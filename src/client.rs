@@ -383,7 +383,8 @@ impl Client {
             .send(method, &url, authorization, body)
             .map_err(|e| {
                 Error::Network(format!(
-                    "could not reach the DashAuth server at {}: {e}; check the internet connection",
+                    "could not reach the DashAuth server at {}: {e}; check the internet \
+                     connection, and that the server is running at that address",
                     self.base_url
                 ))
             })
@@ -426,6 +427,7 @@ fn check_url(url: &str, what: &str, secure_only: bool) -> Result<String> {
     if url.contains('?') || url.contains('#') {
         return Err(bad("must not have a query or fragment"));
     }
+    check_port(uri.authority().map(|a| a.as_str()).unwrap_or("")).map_err(|why| bad(&why))?;
     match scheme {
         "https" => {}
         "http" if !secure_only || is_local(host) => {}
@@ -437,6 +439,23 @@ fn check_url(url: &str, what: &str, secure_only: bool) -> Result<String> {
         _ => return Err(bad("must start with http:// or https://")),
     }
     Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The http crate accepts any digits (or none) after the host's `:`; a port that cannot
+/// be connected to is a bad argument now rather than a network error later.
+fn check_port(authority: &str) -> std::result::Result<(), String> {
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let after_host = match host_port.rfind(']') {
+        Some(i) => &host_port[i + 1..],
+        None => host_port,
+    };
+    let Some((_, port)) = after_host.rsplit_once(':') else {
+        return Ok(());
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("port {port:?} is not a number from 1 to 65535")),
+    }
 }
 
 /// Loopback, private (RFC 1918, IPv6 unique local) or link-local: never routed over the
@@ -571,6 +590,11 @@ mod tests {
             "http://auth.example.com",
             "http://8.8.8.8",
             "http://[2001:db8::1]",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:1;",
+            "http://[::1]:x",
             "ftp://127.0.0.1",
             "https://h/x?y=1",
             "https://",
