@@ -547,7 +547,8 @@ dashauth_status dashauth_device_me(const dashauth_client *client,
 
 /**
  * A fresh "Nonce <device_id> <timestamp_ms> <signature>" value for an Authorization
- * header, signed with the device key at dashauth_now_ms(). Single use.
+ * header, signed with the device key at dashauth_now_ms() (or one past the device's
+ * last nonce, so that no two headers are alike, even from several threads). Single use.
  *
  * On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
  * not block.
@@ -709,7 +710,13 @@ dashauth_status dashauth_sign_nonce(const dashauth_device_key *key,
 
 /**
  * Builds the value of an Authorization header for nonce authentication:
- * "Nonce <device_id> <dashauth_now_ms()> <signature>". Each value is single use.
+ * "Nonce <device_id> <timestamp_ms> <signature>". Each value is single use.
+ *
+ * The timestamp is dashauth_now_ms(), or one past the last timestamp this key handed
+ * out when that is later: headers made in the same millisecond (from any thread, or
+ * through a device registered with this key) never repeat, which the server would
+ * refuse as a replay. The server accepts one nonce per device per millisecond, so a
+ * device cannot authenticate more than about 1000 requests per second.
  *
  * On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
  * not block.

@@ -3,7 +3,6 @@
 //! its save directory to keep the device across launches.
 
 use crate::client::{Client, Token};
-use crate::clock;
 use crate::error::{Error, Result};
 use crate::keys::DeviceKey;
 use crate::protocol::{
@@ -115,15 +114,16 @@ impl Device {
         self.expires_at.saturating_sub(now_ms) <= protocol::ROTATE_BEFORE_MS
     }
 
-    /// A fresh nonce header, timestamped now.
+    /// A fresh nonce header, timestamped now (or just after the key's last nonce, so
+    /// that no two are alike).
     pub fn nonce_header(&self) -> Result<NonceHeader> {
-        nonce_header(&self.key, self.id, clock::now_ms())
+        nonce_header(&self.key, self.id, self.key.next_nonce_timestamp())
     }
 
     /// Rotation: a new RSA-2048 key and certificate for the same device id. Returns the
     /// rotated device; `self` is untouched, and its key stops working on the server.
     pub fn rotated(&self, client: &Client) -> Result<Device> {
-        let key = DeviceKey::generate()?;
+        let key = DeviceKey::generate()?.sharing_nonce_clock_of(&self.key);
         let request = RotateRequest {
             public_key: key.public_pem()?,
         };

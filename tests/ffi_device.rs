@@ -190,6 +190,40 @@ fn full_device_lifecycle() {
 }
 
 #[test]
+fn back_to_back_nonce_calls_all_succeed() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5006);
+    let device = Device::register(&client, &token);
+    // Two calls in a row usually fall in the same millisecond: the second used to carry
+    // the same timestamp and be refused as a replayed nonce.
+    assert_eq!(device.me(&client), (S::Ok, 5006));
+    assert_eq!(device.me(&client), (S::Ok, 5006));
+    // And from 8 threads at once on the same device.
+    let shared = SendPtr(device.0);
+    let client = &client;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(move || {
+                    for _ in 0..3 {
+                        let mut account = 0;
+                        // SAFETY: a live device, only read; a thread-safe client.
+                        let status =
+                            unsafe { dashauth_device_me(client.ptr(), shared.get(), &mut account) };
+                        expect(status, S::Ok);
+                        assert_eq!(account, 5006);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+    });
+}
+
+#[test]
 fn rotation_is_due_with_ninety_days_or_less_left() {
     let server = server_with(Config {
         certificate_validity: Duration::from_secs(90 * 24 * 3600),

@@ -209,6 +209,82 @@ fn nonce_header_has_the_vector_format_with_the_current_time() {
     unsafe { dashauth_device_key_free(key) };
 }
 
+/// The timestamp field of a "Nonce <id> <timestamp> <signature>" header.
+fn header_timestamp(header: &str) -> i64 {
+    header
+        .split(' ')
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no timestamp in {header}"))
+}
+
+#[test]
+fn nonce_headers_in_a_tight_loop_and_from_eight_threads_are_all_distinct() {
+    let key = SendPtr(vector_key());
+    let device = SendPtr(offline_device());
+    let id = cs(DEVICE_ID);
+    let id = SendPtr(id.as_ptr().cast_mut());
+    // Both kinds of header, from 8 threads at once, 200 each: far more than one per
+    // millisecond, so equal timestamps would show up without the library's nonce clock.
+    let headers: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..200)
+                        .map(|_| {
+                            let mut out = ptr::null_mut();
+                            // SAFETY: live handles (documented as usable from several
+                            // threads) and valid out-parameters.
+                            let status = unsafe {
+                                if t % 2 == 0 {
+                                    dashauth_nonce_header(key.get(), id.get(), &mut out)
+                                } else {
+                                    dashauth_device_nonce_header(device.get(), &mut out)
+                                }
+                            };
+                            expect(status, S::Ok);
+                            take(out)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    // The device has its own copy of the key (restored from JSON), hence its own clock:
+    // distinct per signer, which is what the server's replay check is keyed on.
+    let (by_key, by_device): (Vec<_>, Vec<_>) = headers
+        .iter()
+        .map(|h| header_timestamp(h))
+        .enumerate()
+        .partition(|(i, _)| (i / 200) % 2 == 0);
+    for stamps in [by_key, by_device] {
+        let distinct: std::collections::HashSet<i64> = stamps.iter().map(|(_, t)| *t).collect();
+        assert_eq!(distinct.len(), stamps.len());
+    }
+    // A tight loop on one thread: strictly increasing.
+    let stamps: Vec<i64> = (0..500)
+        .map(|_| {
+            let mut out = ptr::null_mut();
+            // SAFETY: valid pointers.
+            expect(
+                unsafe { dashauth_nonce_header(key.0, id.0, &mut out) },
+                S::Ok,
+            );
+            header_timestamp(&take(out))
+        })
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    // SAFETY: owned handles, freed once.
+    unsafe {
+        dashauth_device_key_free(key.0);
+        dashauth_device_free(device.0);
+    }
+}
+
 #[test]
 fn generated_key_round_trips_through_pkcs8_pem() {
     let mut key = ptr::null_mut();

@@ -294,7 +294,8 @@ pub unsafe extern "C" fn dashauth_device_me(
 }
 
 /// A fresh "Nonce <device_id> <timestamp_ms> <signature>" value for an Authorization
-/// header, signed with the device key at dashauth_now_ms(). Single use.
+/// header, signed with the device key at dashauth_now_ms() (or one past the device's
+/// last nonce, so that no two headers are alike, even from several threads). Single use.
 ///
 /// On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
 /// not block.

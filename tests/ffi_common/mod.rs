@@ -196,8 +196,24 @@ pub fn token_for(client: &Client, account_id: u32) -> String {
 }
 
 /// Wraps a raw pointer so a test can hand it to another thread.
-#[derive(Clone, Copy)]
 pub struct SendPtr<T>(pub *mut T);
+
+// By hand: derive would require `T: Copy`, and handle types are not.
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// The pointer. A closure that calls this captures the whole `SendPtr` (which is
+    /// Send), where `ptr.0` would capture only the raw pointer (which is not).
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 // SAFETY: only used for handles documented as thread-safe.
 unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
