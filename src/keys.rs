@@ -107,7 +107,9 @@ impl DeviceKey {
         let private = RsaPrivateKey::from_pkcs8_pem(pem.trim()).map_err(|e| {
             Error::InvalidArgument(format!("not an RSA PKCS#8 PEM private key: {e}"))
         })?;
-        check_bits(private.size() * 8).map_err(Error::InvalidArgument)?;
+        // Exact bit length: size() counts whole bytes, so a 2041–2047-bit modulus would
+        // pass as 2048 here and then be refused by ring when signing.
+        check_bits(private.n().bits()).map_err(Error::InvalidArgument)?;
         Self::from_private(private)
     }
 
@@ -164,7 +166,7 @@ impl DevicePublicKey {
         check_pem_size(pem).map_err(|e| e.to_string())?;
         let public = RsaPublicKey::from_public_key_pem(pem.trim())
             .map_err(|e| format!("public_key is not an RSA SPKI PEM key: {e}"))?;
-        check_bits(public.size() * 8)?;
+        check_bits(public.n().bits())?;
         let der = public
             .to_pkcs1_der()
             .map_err(|e| format!("public_key cannot be encoded: {e}"))?;
@@ -280,5 +282,28 @@ mod tests {
         old.last_nonce_ms.store(last, Ordering::SeqCst);
         let new = vector_key().sharing_nonce_clock_of(&old);
         assert!(new.next_nonce_timestamp() > last);
+    }
+
+    #[test]
+    fn keys_a_few_bits_short_of_2048_are_refused() {
+        let private =
+            RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2047).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(private.n().bits(), 2047);
+        assert_eq!(private.size() * 8, 2048, "the byte count rounds up");
+        let pem = private
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            DeviceKey::from_pkcs8_pem(&pem),
+            Err(Error::InvalidArgument(m)) if m.contains("2047 bits")
+        ));
+        let public = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            DevicePublicKey::from_spki_pem(&public),
+            Err(m) if m.contains("2047 bits")
+        ));
     }
 }
