@@ -11,6 +11,7 @@
 use crate::client::{Challenge, Client, Completion, Gjp2, Token};
 use crate::error::{Error, Result};
 use crate::protocol::AccountId;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -154,22 +155,11 @@ impl Login {
     /// Starts a login on a new thread with a snapshot of `client`'s settings (including
     /// its login deadline). Returns at once.
     pub fn start(client: Client, account_id: AccountId, gjp2: Gjp2) -> Result<Login> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                stage: Stage::RequestingChallenge,
-                token: None,
-                outcome: None,
-            }),
-            wake: Condvar::new(),
-            stopped: AtomicBool::new(false),
-            deadline: Instant::now() + client.login_deadline(),
-        });
-        let worker = Worker {
-            shared: Arc::clone(&shared),
-            client,
-            account_id,
-            gjp2,
-        };
+        Self::spawn(Worker::new(client, account_id, gjp2))
+    }
+
+    fn spawn(worker: Worker) -> Result<Login> {
+        let shared = Arc::clone(&worker.shared);
         std::thread::Builder::new()
             .name("dashauth-login".into())
             .spawn(move || worker.run())
@@ -207,12 +197,45 @@ struct Worker {
     client: Client,
     account_id: AccountId,
     gjp2: Gjp2,
+    /// Test seam: the stage whose entry panics, to check that a bug in a step still ends
+    /// the login.
+    #[cfg(test)]
+    panic_at: Option<Stage>,
 }
 
 impl Worker {
+    fn new(client: Client, account_id: AccountId, gjp2: Gjp2) -> Worker {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                stage: Stage::RequestingChallenge,
+                token: None,
+                outcome: None,
+            }),
+            wake: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            deadline: Instant::now() + client.login_deadline(),
+        });
+        Worker {
+            shared,
+            client,
+            account_id,
+            gjp2,
+            #[cfg(test)]
+            panic_at: None,
+        }
+    }
+
     fn run(self) {
-        let outcome = self.steps();
+        // A panic would otherwise end the thread without an outcome, leaving the login
+        // Running until its deadline and then reporting TimedOut, which hides the bug.
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.steps()));
         let mut state = self.shared.lock();
+        let outcome = outcome.unwrap_or_else(|payload| match state.token.clone() {
+            // As with the deadline, a token already obtained wins: only the clean-up
+            // was lost.
+            Some(token) => Ok(token),
+            None => Err(Error::from_panic(payload.as_ref())),
+        });
         self.shared.finish(&mut state, outcome);
     }
 
@@ -240,6 +263,10 @@ impl Worker {
     /// Enters `stage`, or stops the worker (the outcome is already set; `Cancelled` here
     /// is never reported).
     fn step(&self, stage: Stage) -> Result<()> {
+        #[cfg(test)]
+        if self.panic_at == Some(stage) {
+            panic!("injected fault at {stage:?}");
+        }
         if self.shared.enter(stage) {
             Ok(())
         } else {
@@ -341,6 +368,26 @@ mod tests {
                 Progress::Failed(Error::TimedOut(_)) | Progress::Failed(Error::Network(_))
             ),
             "{progress:?}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_step_ends_the_login_at_once_with_an_internal_error() {
+        let id = AccountId::new(42).unwrap_or_else(|e| panic!("{e}"));
+        let gjp2 = Gjp2::parse("x").unwrap_or_else(|e| panic!("{e}"));
+        let mut worker = Worker::new(unreachable_client(60_000), id, gjp2);
+        worker.panic_at = Some(Stage::RequestingChallenge);
+        let started = Instant::now();
+        let login = Login::spawn(worker).unwrap_or_else(|e| panic!("{e}"));
+        let progress = wait_end(&login);
+        assert!(
+            matches!(&progress, Progress::Failed(Error::Internal(m)) if m.contains("injected fault")),
+            "{progress:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
         );
     }
 }
