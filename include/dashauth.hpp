@@ -470,7 +470,9 @@ public:
         return detail::result(status, needs);
     }
     /// Blocking: new key and certificate for the same device id. Save the device again
-    /// afterwards: the old key stops working.
+    /// afterwards: the old key stops working. Save it after a NETWORK or PROTOCOL
+    /// failure too: the device then holds the new key as pending, in case the server
+    /// rotated and only its reply was lost (see dashauth_device_rotate).
     Result<void> rotate(const Client &client) {
         return detail::check(dashauth_device_rotate(client.get(), handle_.get()));
     }
