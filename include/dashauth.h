@@ -852,9 +852,14 @@ DASHAUTH_API void dashauth_login_free(dashauth_login *login);
  * `const char *` (those belong to their handle or are static). Never use `free()` on
  * these strings: the library and the mod may use different heaps. Does not block.
  *
+ * Treat a returned string as read-only: do not write into it, and in particular do not
+ * change its length by writing a NUL byte inside it or overwriting its terminating NUL.
+ * The library finds the size of the allocation to free from the string's length, so a
+ * string whose length changed is undefined behaviour here. Copy it to modify it.
+ *
  * # Safety
  * `s` is NULL or a string returned through a `char **` out-parameter of this library,
- * not yet freed.
+ * not yet freed, and unmodified since (same bytes up to the same terminating NUL).
  */
 DASHAUTH_API void dashauth_string_free(char *s);
 
