@@ -73,8 +73,10 @@ impl Device {
         take(json)
     }
 
+    /// (status, account id); the account is [`U32_SENTINEL`] when the call did not write
+    /// it.
     fn me(&self, client: &Client) -> (dashauth_status, u32) {
-        let mut account = 0;
+        let mut account = U32_SENTINEL;
         // SAFETY: valid pointers.
         let status = unsafe { dashauth_device_me(client.ptr(), self.0, &mut account) };
         (status, account)
@@ -96,11 +98,15 @@ impl Device {
     }
 
     fn session(&self, client: &Client) -> (dashauth_status, Option<String>, i64) {
-        let mut token = ptr::null_mut();
-        let mut expires = 0;
+        let mut token = sentinel_str();
+        let mut expires = I64_SENTINEL;
         // SAFETY: valid pointers.
         let status =
             unsafe { dashauth_device_session(client.ptr(), self.0, &mut token, &mut expires) };
+        if status != S::Ok {
+            assert_eq!(token, sentinel_str(), "token untouched on {status:?}");
+            assert_eq!(expires, I64_SENTINEL, "expiry untouched on {status:?}");
+        }
         let token = (status == S::Ok).then(|| take(token));
         (status, token, expires)
     }
@@ -181,7 +187,7 @@ fn full_device_lifecycle() {
     expect(revoke(&client, &token, &id), S::Ok);
     let (status, account) = device.me(&client);
     expect(status, S::Unauthorized);
-    assert_eq!(account, 0, "out-parameter untouched");
+    assert_eq!(account, U32_SENTINEL, "out-parameter untouched");
     expect(device.session(&client).0, S::Unauthorized);
     // A failed rotation leaves the device as it was.
     let before = device.json();
@@ -255,7 +261,7 @@ fn server_clock_far_off_is_clock_skew() {
     let mut device = Device::register(&client, &token);
     let (status, account) = device.me(&client);
     expect(status, S::ClockSkew);
-    assert_eq!(account, 0);
+    assert_eq!(account, U32_SENTINEL, "out-parameter untouched");
     assert!(last_error().contains("clock"), "{}", last_error());
     expect(device.session(&client).0, S::ClockSkew);
     expect(device.rotate(&client), S::ClockSkew);
@@ -286,7 +292,7 @@ fn register_with_a_bad_token_is_unauthorized() {
     let server = server();
     let client = Client::for_server(&server);
     let mut key = ptr::null_mut();
-    let mut device = ptr::null_mut();
+    let mut device = sentinel_handle();
     // SAFETY: valid pointers.
     unsafe {
         expect(dashauth_device_key_generate(&mut key), S::Ok);
@@ -299,7 +305,7 @@ fn register_with_a_bad_token_is_unauthorized() {
             &mut device,
         );
         expect(status, S::Unauthorized);
-        assert!(device.is_null());
+        assert_eq!(device, sentinel_handle(), "out-parameter untouched");
         dashauth_device_key_free(key);
     }
 }
