@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 pub const MAX_LONG_POLL: Duration = Duration::from_secs(2);
 /// Shortest interval between two polls, for servers that answer at once.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Network failures tolerated in a row while waiting, before the login fails.
+/// Transient failures (network errors, HTTP 502/503/504) tolerated in a row while
+/// waiting, before the login fails.
 pub const NETWORK_RETRIES: u32 = 2;
 /// Pause after a network failure while waiting.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
@@ -293,7 +294,7 @@ impl Worker {
                     network_failures = 0;
                     MIN_POLL_INTERVAL.saturating_sub(started.elapsed())
                 }
-                Err(Error::Network(_)) if network_failures < NETWORK_RETRIES => {
+                Err(e) if is_transient(&e) && network_failures < NETWORK_RETRIES => {
                     network_failures += 1;
                     RETRY_PAUSE
                 }
@@ -307,6 +308,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whether a failed poll is worth repeating: the server or the way to it failed for the
+/// moment. A server shutting down answers its held long polls 503 before it stops
+/// listening; retrying turns that into the NETWORK failure it is (or a success when it
+/// was only restarting).
+fn is_transient(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Network(_)
+            | Error::Http {
+                status: 502..=504,
+                ..
+            }
+    )
 }
 
 #[cfg(test)]
@@ -376,6 +392,19 @@ mod tests {
             matches!(progress, Progress::Failed(Error::TimedOut(_))),
             "{progress:?}"
         );
+    }
+
+    #[test]
+    fn gateway_and_unavailable_answers_are_retried_like_network_errors() {
+        let http = |status| Error::Http {
+            status,
+            message: String::new(),
+        };
+        assert!(is_transient(&Error::Network("refused".into())));
+        assert!(is_transient(&http(503)));
+        assert!(is_transient(&http(502)));
+        assert!(!is_transient(&http(500)));
+        assert!(!is_transient(&Error::NotFound("gone".into())));
     }
 
     #[test]
