@@ -488,15 +488,22 @@ dashauth_status dashauth_device_needs_rotation(const dashauth_device *device,
  * Rotates the device key: generates a new RSA-2048 key and gets a new certificate for
  * it (POST client/auth/rotate, authenticated with a nonce of the current key). On OK
  * the device is updated in place (new key, certificate, expiry; same id) and the old
- * key stops working: save it again with dashauth_device_to_json. On any other status
- * the device is unchanged.
+ * key stops working: save it again with dashauth_device_to_json.
  *
- * Blocks for the key generation and one HTTP request: call it off the main thread,
- * and do not use the device from another thread meanwhile. Strings borrowed from the
- * device become invalid on OK.
+ * On NETWORK, PROTOCOL or an HTTP 5xx the server may have rotated with its reply lost:
+ * the device keeps its key and certificate and also keeps the new key as a pending key
+ * (saved by dashauth_device_to_json: save the device again). When the server later
+ * refuses the current key's signature, dashauth_device_me, dashauth_device_session and
+ * dashauth_device_rotate retry once with the pending key, which becomes the device key
+ * if accepted (the certificate and expiry stay the old ones until the next rotation).
+ * A rotation of a device with a pending key first settles it with one client/me
+ * request. On any other status the device is unchanged.
  *
- * Returns OK, NULL_ARGUMENT, NETWORK (the server may or may not have rotated: if the
- * device is later rejected, register again), UNAUTHORIZED (device unknown, revoked or
+ * Blocks for the key generation and one or two HTTP requests: call it off the main
+ * thread, and do not use the device from another thread meanwhile. Strings borrowed
+ * from the device become invalid on OK.
+ *
+ * Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or
  * expired; nonce rejected), CLOCK_SKEW (the device clock is off by more than 30 s),
  * RATE_LIMITED, HTTP, PROTOCOL, CRYPTO, PANIC.
  *
@@ -513,7 +520,8 @@ dashauth_status dashauth_device_rotate(const dashauth_client *client,
  * usable as "Authorization: Bearer <token>" on whoami and device routes.
  *
  * On OK, `*session_token_out` is a new string (free with dashauth_string_free) and
- * `*expires_at_out` its expiry, UNIX ms. Blocks for one HTTP request.
+ * `*expires_at_out` its expiry, UNIX ms. Blocks for one HTTP request (two when a
+ * pending key is tried, see dashauth_device_rotate).
  *
  * Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or expired;
  * nonce rejected), CLOCK_SKEW (the device clock is off by more than 30 s),
@@ -531,7 +539,8 @@ dashauth_status dashauth_device_session(const dashauth_client *client,
 
 /**
  * Asks the server which account the device belongs to (GET client/me with a nonce).
- * On OK, `*account_id_out` is the GD account id. Blocks for one HTTP request.
+ * On OK, `*account_id_out` is the GD account id. Blocks for one HTTP request (two when
+ * a pending key is tried, see dashauth_device_rotate).
  *
  * Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or expired;
  * nonce rejected), CLOCK_SKEW, RATE_LIMITED, HTTP, PROTOCOL, PANIC.
@@ -547,7 +556,8 @@ dashauth_status dashauth_device_me(const dashauth_client *client,
 
 /**
  * A fresh "Nonce <device_id> <timestamp_ms> <signature>" value for an Authorization
- * header, signed with the device key at dashauth_now_ms(). Single use.
+ * header, signed with the device key at dashauth_now_ms() (or one past the device's
+ * last nonce, so that no two headers are alike, even from several threads). Single use.
  *
  * On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
  * not block.
@@ -564,8 +574,9 @@ dashauth_status dashauth_device_nonce_header(const dashauth_device *device,
 /**
  * The device as JSON text for the mod's save directory:
  * {"version":1,"device_id":...,"certificate":...,"ca_certificate":...,"expires_at":...,
- * "private_key_pem":...}. It includes the private key: store it where only the player
- * can read it, and never send it anywhere.
+ * "private_key_pem":...}, plus "pending_private_key_pem" while a rotation's outcome is
+ * unknown (see dashauth_device_rotate). It includes the private key: store it where
+ * only the player can read it, and never send it anywhere.
  *
  * On OK, `*json_out` is a new string (free with dashauth_string_free). Does not block.
  *
@@ -709,7 +720,13 @@ dashauth_status dashauth_sign_nonce(const dashauth_device_key *key,
 
 /**
  * Builds the value of an Authorization header for nonce authentication:
- * "Nonce <device_id> <dashauth_now_ms()> <signature>". Each value is single use.
+ * "Nonce <device_id> <timestamp_ms> <signature>". Each value is single use.
+ *
+ * The timestamp is dashauth_now_ms(), or one past the last timestamp this key handed
+ * out when that is later: headers made in the same millisecond (from any thread, or
+ * through a device registered with this key) never repeat, which the server would
+ * refuse as a replay. The server accepts one nonce per device per millisecond, so a
+ * device cannot authenticate more than about 1000 requests per second.
  *
  * On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
  * not block.
@@ -797,7 +814,8 @@ dashauth_status dashauth_login_start(const dashauth_client *client,
  * time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
  * unreachable, within seconds), GD_REJECTED, GD_UNAVAILABLE, NOT_FOUND, RATE_LIMITED,
  * HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
- * CANCELLED. Also NULL_ARGUMENT, PANIC.
+ * CANCELLED, PANIC (an internal error of the worker thread; please report it). Also
+ * NULL_ARGUMENT.
  *
  * # Safety
  * `login` is NULL or a live login not used by another call at the same time;
@@ -834,9 +852,14 @@ DASHAUTH_API void dashauth_login_free(dashauth_login *login);
  * `const char *` (those belong to their handle or are static). Never use `free()` on
  * these strings: the library and the mod may use different heaps. Does not block.
  *
+ * Treat a returned string as read-only: do not write into it, and in particular do not
+ * change its length by writing a NUL byte inside it or overwriting its terminating NUL.
+ * The library finds the size of the allocation to free from the string's length, so a
+ * string whose length changed is undefined behaviour here. Copy it to modify it.
+ *
  * # Safety
  * `s` is NULL or a string returned through a `char **` out-parameter of this library,
- * not yet freed.
+ * not yet freed, and unmodified since (same bytes up to the same terminating NUL).
  */
 DASHAUTH_API void dashauth_string_free(char *s);
 

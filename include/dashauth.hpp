@@ -41,6 +41,14 @@
 #include <string>
 #include <utility>
 
+#ifndef _WIN32
+#  include <cerrno>
+#  include <fcntl.h>
+#  include <sys/stat.h>
+#  include <sys/types.h>
+#  include <unistd.h>
+#endif
+
 namespace dashauth {
 
 /// A status code of the C API (DASHAUTH_STATUS_*).
@@ -171,6 +179,32 @@ private:
 };
 
 namespace detail {
+
+/// Writes `text` to `path`, replacing it. On POSIX the file gets mode 0600 before any
+/// byte is written: created that way, and narrowed with fchmod when it already existed
+/// (open() does not change the mode of an existing file). Windows keeps the default
+/// ACL of the directory, which for a mod's save directory is the player's.
+inline bool write_private_file(const std::string &path, const std::string &text) {
+#ifndef _WIN32
+    const mode_t owner_only = static_cast<mode_t>(S_IRUSR | S_IWUSR);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, owner_only);
+    if (fd < 0) return false;
+    bool ok = ::fchmod(fd, owner_only) == 0;
+    std::size_t done = 0;
+    while (ok && done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) ok = false;
+        else done += static_cast<std::size_t>(n);
+    }
+    return ::close(fd) == 0 && ok;
+#else
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    return static_cast<bool>(out);
+#endif
+}
 
 /// Turns a status into Result<void>, reading the message at once.
 inline Result<void> check(Status status) {
@@ -470,7 +504,9 @@ public:
         return detail::result(status, needs);
     }
     /// Blocking: new key and certificate for the same device id. Save the device again
-    /// afterwards: the old key stops working.
+    /// afterwards: the old key stops working. Save it after a NETWORK or PROTOCOL
+    /// failure too: the device then holds the new key as pending, in case the server
+    /// rotated and only its reply was lost (see dashauth_device_rotate).
     Result<void> rotate(const Client &client) {
         return detail::check(dashauth_device_rotate(client.get(), handle_.get()));
     }
@@ -503,15 +539,14 @@ public:
         return detail::result(status, json);
     }
     /// Writes to_json() to `path` (replacing it). The file holds the private key: put it
-    /// in the mod's save directory, not somewhere shared. A failure to write reports
-    /// DASHAUTH_STATUS_INVALID_ARGUMENT.
+    /// in the mod's save directory, not somewhere shared. On POSIX systems the file is
+    /// readable and writable by its owner only (mode 0600), also when it existed before.
+    /// A failure to write reports DASHAUTH_STATUS_INVALID_ARGUMENT.
     Result<void> save(const std::string &path) const {
         Result<std::string> json = to_json();
         if (!json) return json.error();
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << json.value();
-        out.close();
-        if (!out) return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot write " + path};
+        if (!detail::write_private_file(path, json.value()))
+            return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot write " + path};
         return {};
     }
 

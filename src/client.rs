@@ -366,8 +366,10 @@ impl Client {
         interpret_empty(&response)
     }
 
+    /// GD as the player: protocol.md section 6 has client-side requests carry the
+    /// game's version fields.
     fn gd(&self) -> GdClient {
-        GdClient::new(self.http.clone(), &self.gd_url)
+        GdClient::for_player(self.http.clone(), &self.gd_url)
     }
 
     fn send(

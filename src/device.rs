@@ -3,14 +3,14 @@
 //! its save directory to keep the device across launches.
 
 use crate::client::{Client, Token};
-use crate::clock;
 use crate::error::{Error, Result};
 use crate::keys::DeviceKey;
 use crate::protocol::{
-    self, DeviceCertificate, HandshakeRequest, MeData, NonceHeader, RotateRequest, SessionData,
-    Uuid, truncate,
+    self, DeviceCertificate, HandshakeRequest, MeData, NonceHeader, NonceRejection, RotateRequest,
+    SessionData, Uuid, truncate,
 };
 use serde::{Deserialize, Serialize};
+use std::sync::{Mutex, MutexGuard};
 
 /// Version of the JSON save format written by [`Device::to_json`].
 pub const SAVE_FORMAT_VERSION: u32 = 1;
@@ -29,13 +29,38 @@ pub fn nonce_header(key: &DeviceKey, device_id: Uuid, timestamp_ms: i64) -> Resu
 }
 
 /// A device registered with a DashAuth server.
-#[derive(Debug, Clone)]
+///
+/// Besides its key it may hold a pending key: the new key of a rotation whose reply was
+/// lost (network error or malformed answer), which the server may or may not have
+/// applied. Nonce requests refused with `bad_signature` are retried once with it, and
+/// it becomes the device key when the server accepts it.
+#[derive(Debug)]
 pub struct Device {
     id: Uuid,
     certificate: String,
     ca_certificate: String,
     expires_at: i64,
-    key: DeviceKey,
+    // Behind a lock because a successful retry with the pending key promotes it from
+    // `&self` methods, which the C API lets several threads call at once.
+    keys: Mutex<Keys>,
+}
+
+#[derive(Debug, Clone)]
+struct Keys {
+    current: DeviceKey,
+    pending: Option<DeviceKey>,
+}
+
+impl Clone for Device {
+    fn clone(&self) -> Self {
+        Device {
+            id: self.id,
+            certificate: self.certificate.clone(),
+            ca_certificate: self.ca_certificate.clone(),
+            expires_at: self.expires_at,
+            keys: Mutex::new(self.keys().clone()),
+        }
+    }
 }
 
 /// The save format: everything needed to authenticate again, private key included.
@@ -48,6 +73,10 @@ struct SaveFile {
     ca_certificate: String,
     expires_at: i64,
     private_key_pem: String,
+    /// Absent unless a rotation's outcome is unknown; left out when absent, so such
+    /// files stay readable by versions that do not know it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_private_key_pem: Option<String>,
 }
 
 impl Device {
@@ -80,8 +109,16 @@ impl Device {
             certificate: cert.certificate,
             ca_certificate: cert.ca_certificate,
             expires_at: cert.expires_at,
-            key,
+            keys: Mutex::new(Keys {
+                current: key,
+                pending: None,
+            }),
         })
+    }
+
+    fn keys(&self) -> MutexGuard<'_, Keys> {
+        // Every update of Keys is a single assignment: a poisoned lock is still usable.
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The device id.
@@ -104,9 +141,14 @@ impl Device {
         self.expires_at
     }
 
-    /// The device's private key.
-    pub fn key(&self) -> &DeviceKey {
-        &self.key
+    /// The device's private key (a copy sharing its nonce clock).
+    pub fn key(&self) -> DeviceKey {
+        self.keys().current.clone()
+    }
+
+    /// The key of a rotation whose outcome is unknown, if any.
+    pub fn pending_key(&self) -> Option<DeviceKey> {
+        self.keys().pending.clone()
     }
 
     /// Whether the certificate has [`protocol::ROTATE_BEFORE_MS`] (90 days) or less left
@@ -115,37 +157,90 @@ impl Device {
         self.expires_at.saturating_sub(now_ms) <= protocol::ROTATE_BEFORE_MS
     }
 
-    /// A fresh nonce header, timestamped now.
+    /// A fresh nonce header, timestamped now (or just after the key's last nonce, so
+    /// that no two are alike).
     pub fn nonce_header(&self) -> Result<NonceHeader> {
-        nonce_header(&self.key, self.id, clock::now_ms())
+        let key = self.key();
+        nonce_header(&key, self.id, key.next_nonce_timestamp())
     }
 
-    /// Rotation: a new RSA-2048 key and certificate for the same device id. Returns the
-    /// rotated device; `self` is untouched, and its key stops working on the server.
-    pub fn rotated(&self, client: &Client) -> Result<Device> {
-        let key = DeviceKey::generate()?;
+    /// Runs a nonce-authenticated `request` with a fresh header of the device key. When
+    /// the server refuses its signature and a pending key exists, the server must have
+    /// applied the rotation whose reply was lost: retries once with the pending key,
+    /// which becomes the device key if accepted.
+    fn with_nonce<T>(&self, request: impl Fn(&str) -> Result<T>) -> Result<T> {
+        let Keys { current, pending } = self.keys().clone();
+        let header = nonce_header(&current, self.id, current.next_nonce_timestamp())?;
+        let first = request(&header.to_string());
+        let Some(pending) = pending else {
+            return first;
+        };
+        match first {
+            Err(Error::Unauthorized(m)) if m.starts_with(NonceRejection::BadSignature.code()) => {}
+            other => return other,
+        }
+        let header = nonce_header(&pending, self.id, pending.next_nonce_timestamp())?;
+        let answer = request(&header.to_string())?;
+        let mut keys = self.keys();
+        // Unless another thread already promoted it (or a rotation replaced it).
+        if keys
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.is_same_key(&pending))
+        {
+            keys.current = pending;
+            keys.pending = None;
+        }
+        Ok(answer)
+    }
+
+    /// Rotation: a new RSA-2048 key and certificate for the same device id; the old key
+    /// stops working on the server.
+    ///
+    /// On success `self` has the new key and certificate. When the reply may have been
+    /// lost after the server applied the rotation (network error, malformed answer, 5xx)
+    /// `self` keeps its key and certificate and holds the new key as pending (see
+    /// [`Device`]); on any other error `self` is unchanged.
+    pub fn rotate(&mut self, client: &Client) -> Result<()> {
+        if self.keys().pending.is_some() {
+            // Settle the earlier unknown rotation first (a request with the pending
+            // key promotes it if the server has it), so that at most one key is ever
+            // pending.
+            self.me(client)?;
+            self.keys().pending = None;
+        }
+        let key = DeviceKey::generate()?.sharing_nonce_clock_of(&self.key());
         let request = RotateRequest {
             public_key: key.public_pem()?,
         };
-        let cert = client.rotate(&self.nonce_header()?.to_string(), &request)?;
-        if cert.device_id != self.id {
-            return Err(Error::Protocol(format!(
-                "rotation answered for device {} instead of {}",
-                cert.device_id, self.id
-            )));
+        let rotated = self
+            .with_nonce(|nonce| client.rotate(nonce, &request))
+            .and_then(|cert| {
+                if cert.device_id != self.id {
+                    return Err(Error::Protocol(format!(
+                        "rotation answered for device {} instead of {}",
+                        cert.device_id, self.id
+                    )));
+                }
+                Device::from_certificate(cert, key.clone())
+            });
+        match rotated {
+            Ok(device) => {
+                *self = device;
+                Ok(())
+            }
+            Err(e) => {
+                if reply_may_be_lost(&e) {
+                    self.keys().pending = Some(key);
+                }
+                Err(e)
+            }
         }
-        Device::from_certificate(cert, key)
-    }
-
-    /// Rotates in place; `self` changes only on success.
-    pub fn rotate(&mut self, client: &Client) -> Result<()> {
-        *self = self.rotated(client)?;
-        Ok(())
     }
 
     /// Trades a nonce for a day-long session token.
     pub fn session(&self, client: &Client) -> Result<SessionData> {
-        let data = client.session(&self.nonce_header()?.to_string())?;
+        let data = self.with_nonce(|nonce| client.session(nonce))?;
         Token::parse(&data.session_token)
             .map_err(|_| Error::Protocol("the server sent a malformed session token".into()))?;
         Ok(data)
@@ -153,19 +248,25 @@ impl Device {
 
     /// `client/me` with a nonce: the device's account.
     pub fn me(&self, client: &Client) -> Result<MeData> {
-        client.me(&self.nonce_header()?.to_string())
+        self.with_nonce(|nonce| client.me(nonce))
     }
 
-    /// The save text (JSON, format version 1). It holds the private key: store it where
-    /// only the player can read it.
+    /// The save text (JSON, format version 1). It holds the private key (and the pending
+    /// key, if any): store it where only the player can read it.
     pub fn to_json(&self) -> Result<String> {
+        let keys = self.keys().clone();
+        let pending_private_key_pem = match &keys.pending {
+            Some(key) => Some(key.to_pkcs8_pem()?),
+            None => None,
+        };
         let file = SaveFile {
             version: SAVE_FORMAT_VERSION,
             device_id: self.id,
             certificate: self.certificate.clone(),
             ca_certificate: self.ca_certificate.clone(),
             expires_at: self.expires_at,
-            private_key_pem: self.key.to_pkcs8_pem()?,
+            private_key_pem: keys.current.to_pkcs8_pem()?,
+            pending_private_key_pem,
         };
         serde_json::to_string_pretty(&file).map_err(|e| Error::Crypto(format!("JSON: {e}")))
     }
@@ -187,16 +288,32 @@ impl Device {
             )));
         }
         let key = DeviceKey::from_pkcs8_pem(&file.private_key_pem)?;
+        let pending = match &file.pending_private_key_pem {
+            Some(pem) => Some(DeviceKey::from_pkcs8_pem(pem)?.sharing_nonce_clock_of(&key)),
+            None => None,
+        };
         let cert = DeviceCertificate {
             device_id: file.device_id,
             certificate: file.certificate,
             ca_certificate: file.ca_certificate,
             expires_at: file.expires_at,
         };
-        Device::from_certificate(cert, key).map_err(|e| match e {
+        let device = Device::from_certificate(cert, key).map_err(|e| match e {
             Error::Protocol(m) => Error::InvalidArgument(m),
             other => other,
-        })
+        })?;
+        device.keys().pending = pending;
+        Ok(device)
+    }
+}
+
+/// Whether a failed request may have been applied by the server with its answer lost
+/// on the way back.
+fn reply_may_be_lost(e: &Error) -> bool {
+    match e {
+        Error::Network(_) | Error::Protocol(_) => true,
+        Error::Http { status, .. } => *status >= 500,
+        _ => false,
     }
 }
 
@@ -266,6 +383,55 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_key_is_saved_only_when_there_is_one() {
+        let d = device(123);
+        let json = d.to_json().unwrap_or_else(|e| panic!("{e}"));
+        // Without a pending key the text is what earlier versions wrote and read.
+        assert!(!json.contains("pending"), "{json}");
+        assert!(d.pending_key().is_none());
+
+        let pending = DeviceKey::generate().unwrap_or_else(|e| panic!("{e}"));
+        let pending_pem = pending.to_pkcs8_pem().unwrap_or_else(|e| panic!("{e}"));
+        d.keys().pending = Some(pending);
+        let json = d.to_json().unwrap_or_else(|e| panic!("{e}"));
+        let back = Device::from_json(&json).unwrap_or_else(|e| panic!("{e}"));
+        let back_pending = back.pending_key().and_then(|k| k.to_pkcs8_pem().ok());
+        assert_eq!(back_pending.as_deref(), Some(pending_pem.as_str()));
+        assert_eq!(back.key().sign_nonce(5).ok(), d.key().sign_nonce(5).ok());
+        // The pending key continues the device key's nonce clock.
+        let t = back.key().next_nonce_timestamp();
+        assert!(
+            back.pending_key()
+                .is_some_and(|k| k.next_nonce_timestamp() > t)
+        );
+
+        let bad = json.replace(&pending_pem.replace('\n', "\\n"), "not a key");
+        assert!(matches!(
+            Device::from_json(&bad),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn only_failures_that_may_hide_an_applied_rotation_keep_the_new_key() {
+        assert!(reply_may_be_lost(&Error::Network("reset".into())));
+        assert!(reply_may_be_lost(&Error::Protocol("garbage".into())));
+        let http = |status| Error::Http {
+            status,
+            message: String::new(),
+        };
+        assert!(reply_may_be_lost(&http(502)));
+        assert!(!reply_may_be_lost(&http(400)));
+        assert!(!reply_may_be_lost(&Error::Unauthorized(
+            "bad_signature".into()
+        )));
+        assert!(!reply_may_be_lost(&Error::ClockSkew {
+            server_time_ms: None,
+            message: String::new()
+        }));
+    }
+
+    #[test]
     fn bad_save_text_is_an_invalid_argument() {
         let json = device(1).to_json().unwrap_or_else(|e| panic!("{e}"));
         for bad in [
@@ -286,12 +452,12 @@ mod tests {
     #[test]
     fn nonce_header_signs_the_timestamp() {
         let d = device(1);
-        let h = nonce_header(d.key(), d.id(), 1_700_000_000_000).unwrap_or_else(|e| panic!("{e}"));
+        let h = nonce_header(&d.key(), d.id(), 1_700_000_000_000).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             Some(h.signature),
             d.key().sign_nonce(1_700_000_000_000).ok()
         );
-        assert!(nonce_header(d.key(), d.id(), -1).is_err());
+        assert!(nonce_header(&d.key(), d.id(), -1).is_err());
     }
 
     #[test]

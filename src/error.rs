@@ -48,6 +48,9 @@ pub enum Error {
     },
     /// Key generation, PEM parsing of a key, signing.
     Crypto(String),
+    /// A bug in the library: a panic caught where it would otherwise have been lost (a
+    /// worker thread, the C boundary).
+    Internal(String),
 }
 
 /// Result with the crate's error type.
@@ -73,7 +76,22 @@ impl fmt::Display for Error {
             Error::Cancelled => f.write_str("cancelled"),
             Error::ClockSkew { message, .. } => write!(f, "clock skew: {message}"),
             Error::Crypto(m) => write!(f, "crypto error: {m}"),
+            Error::Internal(m) => {
+                write!(f, "internal error in libdashauth (please report it): {m}")
+            }
         }
+    }
+}
+
+impl Error {
+    /// The error for a caught panic, with the panic's message when it has one.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Error::Internal(format!("panic: {detail}"))
     }
 }
 

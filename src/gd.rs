@@ -194,8 +194,45 @@ pub fn upload_message_form(
     ])
 }
 
+/// Who sends a GD request: protocol.md section 6 has the game's own requests (the
+/// player's, sent by the client library) carry `gameVersion` and `binaryVersion`, as the
+/// game does, while the server's bot sends only what the endpoint needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The client library, on the player's behalf: looks like the game.
+    Player,
+    /// The server's bot account.
+    Bot,
+}
+
+impl Caller {
+    /// The version fields this caller adds to every form.
+    fn version_fields(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Caller::Player => &[
+                ("gameVersion", GAME_VERSION),
+                ("binaryVersion", BINARY_VERSION),
+            ],
+            Caller::Bot => &[],
+        }
+    }
+}
+
+/// Encodes `fields` followed by `caller`'s version fields.
+fn caller_form(caller: Caller, fields: &[(&str, String)]) -> String {
+    let mut borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    borrowed.extend_from_slice(caller.version_fields());
+    form_encode(&borrowed)
+}
+
 /// Form fields of `getGJMessages20.php`; `sent` lists the outbox.
-pub fn get_messages_form(account_id: u32, gjp2: &str, page: u32, sent: bool) -> String {
+pub fn get_messages_form(
+    caller: Caller,
+    account_id: u32,
+    gjp2: &str,
+    page: u32,
+    sent: bool,
+) -> String {
     let mut fields = vec![
         ("accountID", account_id.to_string()),
         ("gjp2", gjp2.to_string()),
@@ -205,13 +242,13 @@ pub fn get_messages_form(account_id: u32, gjp2: &str, page: u32, sent: bool) -> 
     if sent {
         fields.push(("getSent", "1".to_string()));
     }
-    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    form_encode(&borrowed)
+    caller_form(caller, &fields)
 }
 
 /// Form fields of `deleteGJMessages20.php` for up to [`DELETE_BATCH`] ids; `sender`
 /// deletes from the outbox.
 pub fn delete_messages_form(
+    caller: Caller,
     account_id: u32,
     gjp2: &str,
     message_ids: &[u64],
@@ -231,8 +268,7 @@ pub fn delete_messages_form(
     if sender {
         fields.push(("isSender", "1".to_string()));
     }
-    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    form_encode(&borrowed)
+    caller_form(caller, &fields)
 }
 
 /// Classifies a raw GD answer: the trimmed text when it is usable, otherwise why not.
@@ -434,6 +470,29 @@ mod tests {
                 ("x".to_string(), String::new())
             ]
         );
+    }
+
+    #[test]
+    fn player_message_forms_carry_the_game_version_and_bot_ones_do_not() {
+        assert_eq!(
+            get_messages_form(Caller::Player, 42, "g", 0, true),
+            "accountID=42&gjp2=g&secret=Wmfd2893gb7&page=0&getSent=1&gameVersion=22&binaryVersion=45"
+        );
+        assert_eq!(
+            get_messages_form(Caller::Bot, 7, "b", 2, false),
+            "accountID=7&gjp2=b&secret=Wmfd2893gb7&page=2"
+        );
+        assert_eq!(
+            delete_messages_form(Caller::Player, 42, "g", &[5, 6], true),
+            "accountID=42&gjp2=g&secret=Wmfd2893gb7&messages=5%2C6&isSender=1&gameVersion=22&binaryVersion=45"
+        );
+        assert_eq!(
+            delete_messages_form(Caller::Bot, 7, "b", &[9], false),
+            "accountID=7&gjp2=b&secret=Wmfd2893gb7&messages=9"
+        );
+        let upload = form_decode(&upload_message_form(42, "g", 7, "s", "b"));
+        assert!(upload.contains(&("gameVersion".into(), GAME_VERSION.into())));
+        assert!(upload.contains(&("binaryVersion".into(), BINARY_VERSION.into())));
     }
 
     #[test]

@@ -2,24 +2,42 @@
 //! client library (sending and cleaning up the verification message) and the server's bot
 //! (reading and emptying its inbox).
 
-use crate::gd::{self, GdError, MessagePage, endpoint};
+use crate::gd::{self, Caller, GdError, MessagePage, endpoint};
 use crate::http::Http;
 use crate::protocol::join_url;
 
-/// A GD database URL plus the transport to reach it.
+/// A GD database URL plus the transport to reach it, and who is asking (which decides
+/// the version fields of the listing and deleting forms).
 #[derive(Debug, Clone)]
 pub struct GdClient {
     http: Http,
     database_url: String,
+    caller: Caller,
 }
 
 impl GdClient {
-    /// `database_url` is e.g. `https://www.boomlings.com/database`.
+    /// A client for the server's bot. `database_url` is e.g.
+    /// `https://www.boomlings.com/database`.
     pub fn new(http: Http, database_url: &str) -> Self {
         GdClient {
             http,
             database_url: database_url.trim_end_matches('/').to_string(),
+            caller: Caller::Bot,
         }
+    }
+
+    /// A client for the player's own requests (the client library): every form carries
+    /// `gameVersion` and `binaryVersion`, as the game's do.
+    pub fn for_player(http: Http, database_url: &str) -> Self {
+        GdClient {
+            caller: Caller::Player,
+            ..GdClient::new(http, database_url)
+        }
+    }
+
+    /// Who the requests are sent as.
+    pub fn caller(&self) -> Caller {
+        self.caller
     }
 
     /// The database URL requests go to.
@@ -36,7 +54,8 @@ impl GdClient {
         gd::check_response(response.status, &response.body).map(str::to_string)
     }
 
-    /// Sends a private message from `account_id` (authenticated by `gjp2`).
+    /// Sends a private message from `account_id` (authenticated by `gjp2`). Only players
+    /// send messages, so the form always carries the game's version fields.
     pub fn upload_message(
         &self,
         account_id: u32,
@@ -57,7 +76,7 @@ impl GdClient {
         page: u32,
         sent: bool,
     ) -> Result<MessagePage, GdError> {
-        let form = gd::get_messages_form(account_id, gjp2, page, sent);
+        let form = gd::get_messages_form(self.caller, account_id, gjp2, page, sent);
         gd::parse_message_page(&self.post(endpoint::GET_MESSAGES, &form)?)
     }
 
@@ -70,7 +89,7 @@ impl GdClient {
         sender: bool,
     ) -> Result<(), GdError> {
         for batch in message_ids.chunks(gd::DELETE_BATCH) {
-            let form = gd::delete_messages_form(account_id, gjp2, batch, sender);
+            let form = gd::delete_messages_form(self.caller, account_id, gjp2, batch, sender);
             expect_one(&self.post(endpoint::DELETE_MESSAGES, &form)?)?;
         }
         Ok(())

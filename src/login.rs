@@ -11,6 +11,7 @@
 use crate::client::{Challenge, Client, Completion, Gjp2, Token};
 use crate::error::{Error, Result};
 use crate::protocol::AccountId;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 pub const MAX_LONG_POLL: Duration = Duration::from_secs(2);
 /// Shortest interval between two polls, for servers that answer at once.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Network failures tolerated in a row while waiting, before the login fails.
+/// Transient failures (network errors, HTTP 502/503/504) tolerated in a row while
+/// waiting, before the login fails.
 pub const NETWORK_RETRIES: u32 = 2;
 /// Pause after a network failure while waiting.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
@@ -154,22 +156,11 @@ impl Login {
     /// Starts a login on a new thread with a snapshot of `client`'s settings (including
     /// its login deadline). Returns at once.
     pub fn start(client: Client, account_id: AccountId, gjp2: Gjp2) -> Result<Login> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                stage: Stage::RequestingChallenge,
-                token: None,
-                outcome: None,
-            }),
-            wake: Condvar::new(),
-            stopped: AtomicBool::new(false),
-            deadline: Instant::now() + client.login_deadline(),
-        });
-        let worker = Worker {
-            shared: Arc::clone(&shared),
-            client,
-            account_id,
-            gjp2,
-        };
+        Self::spawn(Worker::new(client, account_id, gjp2))
+    }
+
+    fn spawn(worker: Worker) -> Result<Login> {
+        let shared = Arc::clone(&worker.shared);
         std::thread::Builder::new()
             .name("dashauth-login".into())
             .spawn(move || worker.run())
@@ -207,12 +198,45 @@ struct Worker {
     client: Client,
     account_id: AccountId,
     gjp2: Gjp2,
+    /// Test seam: the stage whose entry panics, to check that a bug in a step still ends
+    /// the login.
+    #[cfg(test)]
+    panic_at: Option<Stage>,
 }
 
 impl Worker {
+    fn new(client: Client, account_id: AccountId, gjp2: Gjp2) -> Worker {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                stage: Stage::RequestingChallenge,
+                token: None,
+                outcome: None,
+            }),
+            wake: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            deadline: Instant::now() + client.login_deadline(),
+        });
+        Worker {
+            shared,
+            client,
+            account_id,
+            gjp2,
+            #[cfg(test)]
+            panic_at: None,
+        }
+    }
+
     fn run(self) {
-        let outcome = self.steps();
+        // A panic would otherwise end the thread without an outcome, leaving the login
+        // Running until its deadline and then reporting TimedOut, which hides the bug.
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.steps()));
         let mut state = self.shared.lock();
+        let outcome = outcome.unwrap_or_else(|payload| match state.token.clone() {
+            // As with the deadline, a token already obtained wins: only the clean-up
+            // was lost.
+            Some(token) => Ok(token),
+            None => Err(Error::from_panic(payload.as_ref())),
+        });
         self.shared.finish(&mut state, outcome);
     }
 
@@ -240,6 +264,10 @@ impl Worker {
     /// Enters `stage`, or stops the worker (the outcome is already set; `Cancelled` here
     /// is never reported).
     fn step(&self, stage: Stage) -> Result<()> {
+        #[cfg(test)]
+        if self.panic_at == Some(stage) {
+            panic!("injected fault at {stage:?}");
+        }
         if self.shared.enter(stage) {
             Ok(())
         } else {
@@ -266,7 +294,7 @@ impl Worker {
                     network_failures = 0;
                     MIN_POLL_INTERVAL.saturating_sub(started.elapsed())
                 }
-                Err(Error::Network(_)) if network_failures < NETWORK_RETRIES => {
+                Err(e) if is_transient(&e) && network_failures < NETWORK_RETRIES => {
                     network_failures += 1;
                     RETRY_PAUSE
                 }
@@ -280,6 +308,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whether a failed poll is worth repeating: the server or the way to it failed for the
+/// moment. A server shutting down answers its held long polls 503 before it stops
+/// listening; retrying turns that into the NETWORK failure it is (or a success when it
+/// was only restarting).
+fn is_transient(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Network(_)
+            | Error::Http {
+                status: 502..=504,
+                ..
+            }
+    )
 }
 
 #[cfg(test)]
@@ -329,18 +372,58 @@ mod tests {
         assert_eq!(login.poll(), Progress::Failed(Error::Cancelled));
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn passed_deadline_is_timed_out() {
-        let login = start(unreachable_client(1));
-        std::thread::sleep(Duration::from_millis(5));
-        let progress = login.poll();
-        // The worker may also have failed on the refused connection first.
+        use crate::server::{Config, ServerHandle};
+        // The GD message goes to another server's emulator, so the bot of the server
+        // asked never validates it and the login can only wait: nothing can end it
+        // before the deadline, and the outcome must be TimedOut, nothing else.
+        let start_server =
+            || ServerHandle::start(Config::default()).unwrap_or_else(|e| panic!("{e}"));
+        let (asked, elsewhere) = (start_server(), start_server());
+        let client = Client::new(&asked.base_url())
+            .and_then(|c| c.with_gd_url(&elsewhere.gd_url()))
+            .and_then(|c| c.with_login_deadline(Duration::from_millis(500)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let login = start(client);
+        let progress = wait_end(&login);
         assert!(
-            matches!(
-                progress,
-                Progress::Failed(Error::TimedOut(_)) | Progress::Failed(Error::Network(_))
-            ),
+            matches!(progress, Progress::Failed(Error::TimedOut(_))),
             "{progress:?}"
+        );
+    }
+
+    #[test]
+    fn gateway_and_unavailable_answers_are_retried_like_network_errors() {
+        let http = |status| Error::Http {
+            status,
+            message: String::new(),
+        };
+        assert!(is_transient(&Error::Network("refused".into())));
+        assert!(is_transient(&http(503)));
+        assert!(is_transient(&http(502)));
+        assert!(!is_transient(&http(500)));
+        assert!(!is_transient(&Error::NotFound("gone".into())));
+    }
+
+    #[test]
+    fn a_panicking_step_ends_the_login_at_once_with_an_internal_error() {
+        let id = AccountId::new(42).unwrap_or_else(|e| panic!("{e}"));
+        let gjp2 = Gjp2::parse("x").unwrap_or_else(|e| panic!("{e}"));
+        let mut worker = Worker::new(unreachable_client(60_000), id, gjp2);
+        worker.panic_at = Some(Stage::RequestingChallenge);
+        let started = Instant::now();
+        let login = Login::spawn(worker).unwrap_or_else(|e| panic!("{e}"));
+        let progress = wait_end(&login);
+        assert!(
+            matches!(&progress, Progress::Failed(Error::Internal(m)) if m.contains("injected fault")),
+            "{progress:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
         );
     }
 }

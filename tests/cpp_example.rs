@@ -121,3 +121,71 @@ fn example_reports_an_unreachable_server_with_status_and_message() {
     );
     assert!(!stdout.contains("token: "), "{printed}");
 }
+
+/// Saves the device JSON of argv[1] to argv[2] with dashauth::Device::save.
+const SAVE_SOURCE: &str = r#"#include "dashauth.hpp"
+#include <cstdio>
+
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    auto device = dashauth::Device::from_json(argv[1]);
+    if (!device) { std::fprintf(stderr, "from_json: %s\n", device.message().c_str()); return 1; }
+    auto saved = device->save(argv[2]);
+    if (!saved) { std::fprintf(stderr, "save: %s\n", saved.message().c_str()); return 1; }
+    return 0;
+}
+"#;
+
+#[cfg(unix)]
+#[test]
+fn device_save_writes_a_file_only_its_owner_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = cpp_support::scratch_dir("cpp_save");
+    let source = dir.join("save.cpp");
+    std::fs::write(&source, SAVE_SOURCE).expect("write the source");
+    let exe = dir.join("save");
+    let lib_dir = library_dir();
+    cpp_support::run(
+        cpp_support::cxx_compiler()
+            .args(["-std=c++17", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+            .arg("-I")
+            .arg(cpp_support::include_dir())
+            .arg(&source)
+            .arg("-L")
+            .arg(&lib_dir)
+            .arg("-ldashauth")
+            .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+            .arg("-o")
+            .arg(&exe),
+    );
+    let vector: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cpp_support::repo_root().join("tests/vectors/nonce-rsa2048.json"))
+            .expect("vector"),
+    )
+    .expect("JSON");
+    let cert = "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+    let json = serde_json::json!({
+        "version": 1,
+        "device_id": "0b5f4c5e-7a55-4a8e-9d7b-3c2a1f0e9d8c",
+        "certificate": cert,
+        "ca_certificate": cert,
+        "expires_at": 4_000_000_000_000i64,
+        "private_key_pem": vector["private_key_pkcs8_pem"],
+    })
+    .to_string();
+
+    let fresh = dir.join("fresh.json");
+    let existing = dir.join("existing.json");
+    let _ = std::fs::remove_file(&fresh);
+    // A file left world-readable by an older version is narrowed, not just truncated.
+    std::fs::write(&existing, "old").expect("write");
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    for path in [&fresh, &existing] {
+        cpp_support::run(Command::new(&exe).arg(&json).arg(path));
+        let mode = std::fs::metadata(path).expect("saved").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", path.display());
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON");
+        assert_eq!(saved["private_key_pem"], vector["private_key_pkcs8_pem"]);
+    }
+}

@@ -9,7 +9,6 @@ use dashauth::ffi::client::*;
 use dashauth::gd_client::GdClient;
 use dashauth::http::Http;
 use ffi_common::*;
-use std::ptr;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -122,12 +121,12 @@ fn server_gone_is_network() {
     let server = server();
     let client = Client::for_server(&server);
     server.shutdown();
-    let mut challenge = ptr::null_mut();
+    let mut challenge = sentinel_handle();
     let started = Instant::now();
     // SAFETY: valid pointers.
     let status = unsafe { dashauth_request_challenge(client.ptr(), 1005, &mut challenge) };
     expect(status, S::Network);
-    assert!(challenge.is_null());
+    assert_eq!(challenge, sentinel_handle(), "out-parameter untouched");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(last_error().contains("could not reach"), "{}", last_error());
     let (status, _, _) = client.whoami("sometoken");
@@ -140,7 +139,11 @@ fn unknown_and_revoked_tokens_are_unauthorized() {
     let client = Client::for_server(&server);
     let (status, account, expires) = client.whoami("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     expect(status, S::Unauthorized);
-    assert_eq!((account, expires), (0, 0), "out-parameters untouched");
+    assert_eq!(
+        (account, expires),
+        (U32_SENTINEL, I64_SENTINEL),
+        "out-parameters untouched"
+    );
 
     let token = token_for(&client, 1006);
     expect(client.whoami(&token).0, S::Ok);

@@ -73,8 +73,10 @@ impl Device {
         take(json)
     }
 
+    /// (status, account id); the account is [`U32_SENTINEL`] when the call did not write
+    /// it.
     fn me(&self, client: &Client) -> (dashauth_status, u32) {
-        let mut account = 0;
+        let mut account = U32_SENTINEL;
         // SAFETY: valid pointers.
         let status = unsafe { dashauth_device_me(client.ptr(), self.0, &mut account) };
         (status, account)
@@ -96,11 +98,15 @@ impl Device {
     }
 
     fn session(&self, client: &Client) -> (dashauth_status, Option<String>, i64) {
-        let mut token = ptr::null_mut();
-        let mut expires = 0;
+        let mut token = sentinel_str();
+        let mut expires = I64_SENTINEL;
         // SAFETY: valid pointers.
         let status =
             unsafe { dashauth_device_session(client.ptr(), self.0, &mut token, &mut expires) };
+        if status != S::Ok {
+            assert_eq!(token, sentinel_str(), "token untouched on {status:?}");
+            assert_eq!(expires, I64_SENTINEL, "expiry untouched on {status:?}");
+        }
         let token = (status == S::Ok).then(|| take(token));
         (status, token, expires)
     }
@@ -181,12 +187,46 @@ fn full_device_lifecycle() {
     expect(revoke(&client, &token, &id), S::Ok);
     let (status, account) = device.me(&client);
     expect(status, S::Unauthorized);
-    assert_eq!(account, 0, "out-parameter untouched");
+    assert_eq!(account, U32_SENTINEL, "out-parameter untouched");
     expect(device.session(&client).0, S::Unauthorized);
     // A failed rotation leaves the device as it was.
     let before = device.json();
     expect(device.rotate(&client), S::Unauthorized);
     assert_eq!(device.json(), before);
+}
+
+#[test]
+fn back_to_back_nonce_calls_all_succeed() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5006);
+    let device = Device::register(&client, &token);
+    // Two calls in a row usually fall in the same millisecond: the second used to carry
+    // the same timestamp and be refused as a replayed nonce.
+    assert_eq!(device.me(&client), (S::Ok, 5006));
+    assert_eq!(device.me(&client), (S::Ok, 5006));
+    // And from 8 threads at once on the same device.
+    let shared = SendPtr(device.0);
+    let client = &client;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(move || {
+                    for _ in 0..3 {
+                        let mut account = 0;
+                        // SAFETY: a live device, only read; a thread-safe client.
+                        let status =
+                            unsafe { dashauth_device_me(client.ptr(), shared.get(), &mut account) };
+                        expect(status, S::Ok);
+                        assert_eq!(account, 5006);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("thread");
+        }
+    });
 }
 
 #[test]
@@ -221,7 +261,7 @@ fn server_clock_far_off_is_clock_skew() {
     let mut device = Device::register(&client, &token);
     let (status, account) = device.me(&client);
     expect(status, S::ClockSkew);
-    assert_eq!(account, 0);
+    assert_eq!(account, U32_SENTINEL, "out-parameter untouched");
     assert!(last_error().contains("clock"), "{}", last_error());
     expect(device.session(&client).0, S::ClockSkew);
     expect(device.rotate(&client), S::ClockSkew);
@@ -252,7 +292,7 @@ fn register_with_a_bad_token_is_unauthorized() {
     let server = server();
     let client = Client::for_server(&server);
     let mut key = ptr::null_mut();
-    let mut device = ptr::null_mut();
+    let mut device = sentinel_handle();
     // SAFETY: valid pointers.
     unsafe {
         expect(dashauth_device_key_generate(&mut key), S::Ok);
@@ -265,7 +305,82 @@ fn register_with_a_bad_token_is_unauthorized() {
             &mut device,
         );
         expect(status, S::Unauthorized);
-        assert!(device.is_null());
+        assert_eq!(device, sentinel_handle(), "out-parameter untouched");
         dashauth_device_key_free(key);
     }
+}
+
+/// `json` (a saved device) with `pending_private_key_pem` set to the device key of
+/// `pending_json`: what a device looks like after a rotation whose reply was lost.
+fn with_pending_key_of(json: &str, pending_json: &str) -> String {
+    let mut saved: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    let pending: serde_json::Value = serde_json::from_str(pending_json).expect("JSON");
+    saved["pending_private_key_pem"] = pending["private_key_pem"].clone();
+    saved.to_string()
+}
+
+#[test]
+fn a_pending_key_the_server_has_is_promoted_by_the_next_nonce_call() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5007);
+    let mut device = Device::register(&client, &token);
+    let old = device.json();
+    expect(device.rotate(&client), S::Ok);
+    let new = device.json();
+    let new_key =
+        serde_json::from_str::<serde_json::Value>(&new).expect("JSON")["private_key_pem"].clone();
+
+    // The server has the new key; this copy still signs with the old one and holds the
+    // new one as pending, as after a lost rotation reply.
+    let lost = Device::from_json(&with_pending_key_of(&old, &new));
+    assert_eq!(lost.me(&client), (S::Ok, 5007));
+    let promoted: serde_json::Value = serde_json::from_str(&lost.json()).expect("JSON");
+    assert_eq!(promoted["private_key_pem"], new_key);
+    assert!(
+        promoted.get("pending_private_key_pem").is_none(),
+        "{promoted}"
+    );
+    // The old certificate fields stay until the next rotation.
+    assert_eq!(lost.id(), device.id());
+    assert_eq!(lost.me(&client), (S::Ok, 5007));
+    expect(lost.session(&client).0, S::Ok);
+
+    // A rotation of such a device settles the pending key first, then rotates.
+    let mut settling = Device::from_json(&with_pending_key_of(&old, &new));
+    expect(settling.rotate(&client), S::Ok);
+    assert!(!settling.json().contains("pending_private_key_pem"));
+    assert_eq!(settling.me(&client), (S::Ok, 5007));
+    expect(device.me(&client).0, S::Unauthorized);
+}
+
+#[test]
+fn a_rotation_whose_reply_is_lost_keeps_the_new_key_as_pending() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5008);
+    let mut device = Device::register(&client, &token);
+    let certificate = device.certificate();
+    // Nothing listens on port 9: the rotation fails with NETWORK, and the library cannot
+    // know whether the server applied it.
+    let unreachable = Client::new("http://127.0.0.1:9", "http://127.0.0.1:9/database");
+    expect(device.rotate(&unreachable), S::Network);
+    assert_eq!(device.certificate(), certificate);
+    let saved: serde_json::Value = serde_json::from_str(&device.json()).expect("JSON");
+    let pending = saved["pending_private_key_pem"]
+        .as_str()
+        .expect("pending key");
+    assert!(pending.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert_ne!(saved["private_key_pem"].as_str(), Some(pending));
+    // The server did not rotate: the current key still works, and the pending key is
+    // not needed.
+    assert_eq!(device.me(&client), (S::Ok, 5008));
+    // A saved and restored device keeps it.
+    let restored = Device::from_json(&device.json());
+    assert!(restored.json().contains("pending_private_key_pem"));
+    // The next rotation settles it and rotates for real.
+    expect(device.rotate(&client), S::Ok);
+    assert_ne!(device.certificate(), certificate);
+    assert!(!device.json().contains("pending_private_key_pem"));
+    assert_eq!(device.me(&client), (S::Ok, 5008));
 }

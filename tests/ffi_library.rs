@@ -104,11 +104,11 @@ fn status_str_names_every_code_and_survives_garbage() {
 
 #[test]
 fn last_error_is_set_by_a_failure_and_cleared_by_a_success() {
-    let mut client = ptr::null_mut();
+    let mut client = sentinel_handle();
     // SAFETY: valid pointers.
     let status = unsafe { dashauth_client_new(cs("not a url").as_ptr(), &mut client) };
     expect(status, S::InvalidArgument);
-    assert!(client.is_null());
+    assert_eq!(client, sentinel_handle(), "out-parameter untouched");
     assert!(last_error().contains("base_url"), "{}", last_error());
     // status_str leaves it alone so both can be used to report the same failure.
     let _ = dashauth_status_str(status as i32);
@@ -156,13 +156,13 @@ fn sign_nonce_matches_the_openssl_vector_byte_for_byte() {
     );
     assert_eq!(take(public), vector_str("public_key_spki_pem"));
 
-    let mut sig = ptr::null_mut();
+    let mut sig = sentinel_str();
     // SAFETY: valid pointers.
     expect(
         unsafe { dashauth_sign_nonce(key, -1, &mut sig) },
         S::InvalidArgument,
     );
-    assert!(sig.is_null());
+    assert_eq!(sig, sentinel_str(), "out-parameter untouched");
     // SAFETY: owned, freed once.
     unsafe { dashauth_device_key_free(key) };
 }
@@ -199,14 +199,91 @@ fn nonce_header_has_the_vector_format_with_the_current_time() {
         at_vector,
         vector_str("nonce_header_for_device_id_0b5f4c5e-7a55-4a8e-9d7b-3c2a1f0e9d8c")
     );
-    let mut out = ptr::null_mut();
+    let mut out = sentinel_str();
     // SAFETY: valid pointers.
     expect(
         unsafe { dashauth_nonce_header(key, cs("not-a-uuid").as_ptr(), &mut out) },
         S::InvalidArgument,
     );
+    assert_eq!(out, sentinel_str(), "out-parameter untouched");
     // SAFETY: owned, freed once.
     unsafe { dashauth_device_key_free(key) };
+}
+
+/// The timestamp field of a "Nonce <id> <timestamp> <signature>" header.
+fn header_timestamp(header: &str) -> i64 {
+    header
+        .split(' ')
+        .nth(2)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no timestamp in {header}"))
+}
+
+#[test]
+fn nonce_headers_in_a_tight_loop_and_from_eight_threads_are_all_distinct() {
+    let key = SendPtr(vector_key());
+    let device = SendPtr(offline_device());
+    let id = cs(DEVICE_ID);
+    let id = SendPtr(id.as_ptr().cast_mut());
+    // Both kinds of header, from 8 threads at once, 200 each: far more than one per
+    // millisecond, so equal timestamps would show up without the library's nonce clock.
+    let headers: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..200)
+                        .map(|_| {
+                            let mut out = ptr::null_mut();
+                            // SAFETY: live handles (documented as usable from several
+                            // threads) and valid out-parameters.
+                            let status = unsafe {
+                                if t % 2 == 0 {
+                                    dashauth_nonce_header(key.get(), id.get(), &mut out)
+                                } else {
+                                    dashauth_device_nonce_header(device.get(), &mut out)
+                                }
+                            };
+                            expect(status, S::Ok);
+                            take(out)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    // The device has its own copy of the key (restored from JSON), hence its own clock:
+    // distinct per signer, which is what the server's replay check is keyed on.
+    let (by_key, by_device): (Vec<_>, Vec<_>) = headers
+        .iter()
+        .map(|h| header_timestamp(h))
+        .enumerate()
+        .partition(|(i, _)| (i / 200) % 2 == 0);
+    for stamps in [by_key, by_device] {
+        let distinct: std::collections::HashSet<i64> = stamps.iter().map(|(_, t)| *t).collect();
+        assert_eq!(distinct.len(), stamps.len());
+    }
+    // A tight loop on one thread: strictly increasing.
+    let stamps: Vec<i64> = (0..500)
+        .map(|_| {
+            let mut out = ptr::null_mut();
+            // SAFETY: valid pointers.
+            expect(
+                unsafe { dashauth_nonce_header(key.0, id.0, &mut out) },
+                S::Ok,
+            );
+            header_timestamp(&take(out))
+        })
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
+    // SAFETY: owned handles, freed once.
+    unsafe {
+        dashauth_device_key_free(key.0);
+        dashauth_device_free(device.0);
+    }
 }
 
 #[test]
@@ -280,12 +357,12 @@ fn offline_device_accessors_and_save_text() {
         dashauth_device_free(back);
         // Unsupported format version.
         let v2 = json.replace("\"version\": 1", "\"version\": 2");
-        let mut none = ptr::null_mut();
+        let mut none = sentinel_handle();
         expect(
             dashauth_device_from_json(cs(&v2).as_ptr(), &mut none),
             S::InvalidArgument,
         );
-        assert!(none.is_null());
+        assert_eq!(none, sentinel_handle(), "out-parameter untouched");
         dashauth_device_free(device);
     }
 }
@@ -341,11 +418,13 @@ fn every_null_pointer_argument_is_null_argument() {
         S::Ok,
     );
     let lg = SendPtr(login);
-    let (mut u32_out, mut i64_out, mut bool_out) = (0u32, 0i64, false);
+    // The offline device needs no rotation: `true` is never the answer here.
+    let (mut u32_out, mut i64_out, mut bool_out) = (U32_SENTINEL, I64_SENTINEL, true);
     let (u, i, b) = (&raw mut u32_out, &raw mut i64_out, &raw mut bool_out);
-    let mut stage = dashauth_login_stage::Failed;
+    // The login is running, so Done is never a stage a poll could write here.
+    let mut stage = dashauth_login_stage::Done;
     let st = &raw mut stage;
-    let mut str_out: *mut c_char = ptr::null_mut();
+    let mut str_out: *mut c_char = sentinel_str();
     let so = &raw mut str_out;
     let (pc, pch, pl, pk, pd) = (
         ptr::null_mut::<*mut dashauth_client>(),
@@ -355,11 +434,11 @@ fn every_null_pointer_argument_is_null_argument() {
         ptr::null_mut::<*mut dashauth_device>(),
     );
     let (mut c_out, mut ch_out, mut l_out, mut k_out, mut d_out) = (
-        ptr::null_mut(),
-        ptr::null_mut(),
-        ptr::null_mut(),
-        ptr::null_mut(),
-        ptr::null_mut(),
+        sentinel_handle(),
+        sentinel_handle(),
+        sentinel_handle(),
+        sentinel_handle(),
+        sentinel_handle(),
     );
     let (co, cho, lo, ko, dout) = (
         &raw mut c_out,
@@ -529,9 +608,17 @@ fn every_null_pointer_argument_is_null_argument() {
         );
     }
     // Nothing was written through the out-parameters of the failed calls.
-    assert!(c_out.is_null() && ch_out.is_null() && l_out.is_null());
-    assert!(k_out.is_null() && d_out.is_null() && str_out.is_null());
-    assert_eq!((u32_out, i64_out, bool_out), (0, 0, false));
+    assert_eq!(c_out, sentinel_handle());
+    assert_eq!(ch_out, sentinel_handle());
+    assert_eq!(l_out, sentinel_handle());
+    assert_eq!(k_out, sentinel_handle());
+    assert_eq!(d_out, sentinel_handle());
+    assert_eq!(str_out, sentinel_str());
+    assert_eq!(
+        (u32_out, i64_out, bool_out),
+        (U32_SENTINEL, I64_SENTINEL, true)
+    );
+    assert_eq!(stage, dashauth_login_stage::Done);
     // SAFETY: owned handles, freed once.
     unsafe {
         dashauth_login_free(login);
@@ -551,12 +638,12 @@ fn check_string_arguments(bad: &CStr, expected: dashauth_status) {
     let ok_token = cs("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG");
     let (tok, name, id) = (ok_token.as_ptr(), cs("PC"), cs(DEVICE_ID));
     let (name, id) = (name.as_ptr(), id.as_ptr());
-    let mut str_out: *mut c_char = ptr::null_mut();
-    let (mut u, mut i) = (0u32, 0i64);
-    let mut handle_out = ptr::null_mut::<dashauth_client>();
-    let mut key_out = ptr::null_mut::<dashauth_device_key>();
-    let mut dev_out = ptr::null_mut::<dashauth_device>();
-    let mut login_out = ptr::null_mut::<dashauth_login>();
+    let mut str_out: *mut c_char = sentinel_str();
+    let (mut u, mut i) = (U32_SENTINEL, I64_SENTINEL);
+    let mut handle_out = sentinel_handle::<dashauth_client>();
+    let mut key_out = sentinel_handle::<dashauth_device_key>();
+    let mut dev_out = sentinel_handle::<dashauth_device>();
+    let mut login_out = sentinel_handle::<dashauth_login>();
     // SAFETY: every pointer is valid; only the string contents are bad.
     let results = unsafe {
         [
@@ -593,9 +680,12 @@ fn check_string_arguments(bad: &CStr, expected: dashauth_status) {
     for (what, status) in results {
         assert_eq!(status, expected, "{what}");
     }
-    assert!(handle_out.is_null() && key_out.is_null() && dev_out.is_null());
-    assert!(login_out.is_null() && str_out.is_null());
-    assert_eq!((u, i), (0, 0));
+    assert_eq!(handle_out, sentinel_handle());
+    assert_eq!(key_out, sentinel_handle());
+    assert_eq!(dev_out, sentinel_handle());
+    assert_eq!(login_out, sentinel_handle());
+    assert_eq!(str_out, sentinel_str());
+    assert_eq!((u, i), (U32_SENTINEL, I64_SENTINEL));
     // SAFETY: owned handles, freed once.
     unsafe {
         dashauth_device_key_free(key);
@@ -646,8 +736,8 @@ fn gjp2_of_the_three_steps_is_checked_before_any_request() {
 #[test]
 fn out_of_range_numbers_are_invalid_arguments() {
     let client = offline_client();
-    let mut challenge = ptr::null_mut();
-    let mut login = ptr::null_mut();
+    let mut challenge = sentinel_handle();
+    let mut login = sentinel_handle();
     // SAFETY: valid pointers.
     unsafe {
         expect(
@@ -682,12 +772,14 @@ fn out_of_range_numbers_are_invalid_arguments() {
             dashauth_client_set_gd_url(client.0, cs("ftp://x/database").as_ptr()),
             S::InvalidArgument,
         );
-        let mut other = ptr::null_mut();
+        let mut other = sentinel_handle();
         expect(
             dashauth_client_new(cs("http://example.com").as_ptr(), &mut other),
             S::InvalidArgument,
         );
+        assert_eq!(other, sentinel_handle());
         assert!(last_error().contains("https"), "{}", last_error());
     }
-    assert!(challenge.is_null() && login.is_null());
+    assert_eq!(challenge, sentinel_handle());
+    assert_eq!(login, sentinel_handle());
 }

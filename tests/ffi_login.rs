@@ -184,6 +184,27 @@ fn unreachable_server_fails_the_login_with_network_within_seconds() {
 }
 
 #[test]
+fn server_shut_down_while_waiting_for_the_bot_fails_the_login_with_network() {
+    let (client, [asked, _elsewhere]) = client_whose_bot_never_sees_the_message();
+    let login = Login::start(&client, 3009, &gjp2_of(3009));
+    let until = Instant::now() + Duration::from_secs(10);
+    while login.poll().1 != dashauth_login_stage::WaitingForBot {
+        assert!(Instant::now() < until, "never reached WAITING_FOR_BOT");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    asked.shutdown();
+    let (status, stages, token, _) = login.finish(Duration::from_secs(10));
+    expect(status, S::Network);
+    assert!(token.is_none());
+    assert_eq!(stages.last(), Some(&dashauth_login_stage::Failed));
+    assert!(last_error().contains("could not reach"), "{}", last_error());
+    // Well before the 60 s deadline: a gone server is not a bot that is slow.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[test]
 fn wrong_gjp2_fails_the_login_with_gd_rejected() {
     let server = server();
     let client = Client::for_server(&server);

@@ -49,8 +49,11 @@ fn register(api: &Api, server: &ServerHandle, account_id: u32) -> Registered {
 }
 
 impl Registered {
+    /// A nonce timestamped now by the key's monotonic clock: two calls in the same
+    /// millisecond would otherwise repeat a timestamp, which the server refuses as a
+    /// replay.
     fn nonce_now(&self) -> String {
-        nonce(&self.device, &self.key, now_ms())
+        nonce(&self.device, &self.key, self.key.next_nonce_timestamp())
     }
 }
 

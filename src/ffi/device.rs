@@ -44,6 +44,15 @@ impl DeviceCell {
             device,
         })
     }
+
+    /// Rebuilds the C strings after the device changed in place.
+    fn refresh(&mut self) -> Result<(), Failure> {
+        let id = cstring(&self.device.id().to_string(), "device id")?;
+        let certificate = cstring(self.device.certificate_pem(), "certificate")?;
+        let ca_certificate = cstring(self.device.ca_certificate_pem(), "CA certificate")?;
+        (self.id, self.certificate, self.ca_certificate) = (id, certificate, ca_certificate);
+        Ok(())
+    }
 }
 
 /// Registers `key` for the account of the login token `token` (POST
@@ -189,15 +198,22 @@ pub unsafe extern "C" fn dashauth_device_needs_rotation(
 /// Rotates the device key: generates a new RSA-2048 key and gets a new certificate for
 /// it (POST client/auth/rotate, authenticated with a nonce of the current key). On OK
 /// the device is updated in place (new key, certificate, expiry; same id) and the old
-/// key stops working: save it again with dashauth_device_to_json. On any other status
-/// the device is unchanged.
+/// key stops working: save it again with dashauth_device_to_json.
 ///
-/// Blocks for the key generation and one HTTP request: call it off the main thread,
-/// and do not use the device from another thread meanwhile. Strings borrowed from the
-/// device become invalid on OK.
+/// On NETWORK, PROTOCOL or an HTTP 5xx the server may have rotated with its reply lost:
+/// the device keeps its key and certificate and also keeps the new key as a pending key
+/// (saved by dashauth_device_to_json: save the device again). When the server later
+/// refuses the current key's signature, dashauth_device_me, dashauth_device_session and
+/// dashauth_device_rotate retry once with the pending key, which becomes the device key
+/// if accepted (the certificate and expiry stay the old ones until the next rotation).
+/// A rotation of a device with a pending key first settles it with one client/me
+/// request. On any other status the device is unchanged.
 ///
-/// Returns OK, NULL_ARGUMENT, NETWORK (the server may or may not have rotated: if the
-/// device is later rejected, register again), UNAUTHORIZED (device unknown, revoked or
+/// Blocks for the key generation and one or two HTTP requests: call it off the main
+/// thread, and do not use the device from another thread meanwhile. Strings borrowed
+/// from the device become invalid on OK.
+///
+/// Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or
 /// expired; nonce rejected), CLOCK_SKEW (the device clock is off by more than 30 s),
 /// RATE_LIMITED, HTTP, PROTOCOL, CRYPTO, PANIC.
 ///
@@ -212,8 +228,8 @@ pub unsafe extern "C" fn dashauth_device_rotate(
     ffi_status(|| {
         // SAFETY: the caller's contract, for each argument.
         let (client, cell) = unsafe { (client_arg(client)?, try_mut(device, "device")?) };
-        let rotated = DeviceCell::new(cell.device.rotated(&client)?)?;
-        *cell = rotated;
+        cell.device.rotate(&client)?;
+        cell.refresh()?;
         Ok(())
     })
 }
@@ -222,7 +238,8 @@ pub unsafe extern "C" fn dashauth_device_rotate(
 /// usable as "Authorization: Bearer <token>" on whoami and device routes.
 ///
 /// On OK, `*session_token_out` is a new string (free with dashauth_string_free) and
-/// `*expires_at_out` its expiry, UNIX ms. Blocks for one HTTP request.
+/// `*expires_at_out` its expiry, UNIX ms. Blocks for one HTTP request (two when a
+/// pending key is tried, see dashauth_device_rotate).
 ///
 /// Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or expired;
 /// nonce rejected), CLOCK_SKEW (the device clock is off by more than 30 s),
@@ -257,7 +274,8 @@ pub unsafe extern "C" fn dashauth_device_session(
 }
 
 /// Asks the server which account the device belongs to (GET client/me with a nonce).
-/// On OK, `*account_id_out` is the GD account id. Blocks for one HTTP request.
+/// On OK, `*account_id_out` is the GD account id. Blocks for one HTTP request (two when
+/// a pending key is tried, see dashauth_device_rotate).
 ///
 /// Returns OK, NULL_ARGUMENT, NETWORK, UNAUTHORIZED (device unknown, revoked or expired;
 /// nonce rejected), CLOCK_SKEW, RATE_LIMITED, HTTP, PROTOCOL, PANIC.
@@ -294,7 +312,8 @@ pub unsafe extern "C" fn dashauth_device_me(
 }
 
 /// A fresh "Nonce <device_id> <timestamp_ms> <signature>" value for an Authorization
-/// header, signed with the device key at dashauth_now_ms(). Single use.
+/// header, signed with the device key at dashauth_now_ms() (or one past the device's
+/// last nonce, so that no two headers are alike, even from several threads). Single use.
 ///
 /// On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
 /// not block.
@@ -324,8 +343,9 @@ pub unsafe extern "C" fn dashauth_device_nonce_header(
 
 /// The device as JSON text for the mod's save directory:
 /// {"version":1,"device_id":...,"certificate":...,"ca_certificate":...,"expires_at":...,
-/// "private_key_pem":...}. It includes the private key: store it where only the player
-/// can read it, and never send it anywhere.
+/// "private_key_pem":...}, plus "pending_private_key_pem" while a rotation's outcome is
+/// unknown (see dashauth_device_rotate). It includes the private key: store it where
+/// only the player can read it, and never send it anywhere.
 ///
 /// On OK, `*json_out` is a new string (free with dashauth_string_free). Does not block.
 ///

@@ -4,7 +4,6 @@ use super::handles::{BoxCastable, free_box, to_boxed_mut_ptr, try_ref};
 use super::status::{Failure, dashauth_status};
 use super::strings::{owned_out, str_in};
 use super::{Out, ffi_status, ffi_void};
-use crate::clock;
 use crate::device::nonce_header;
 use crate::error::Error;
 use crate::keys::DeviceKey;
@@ -166,7 +165,13 @@ pub unsafe extern "C" fn dashauth_sign_nonce(
 }
 
 /// Builds the value of an Authorization header for nonce authentication:
-/// "Nonce <device_id> <dashauth_now_ms()> <signature>". Each value is single use.
+/// "Nonce <device_id> <timestamp_ms> <signature>". Each value is single use.
+///
+/// The timestamp is dashauth_now_ms(), or one past the last timestamp this key handed
+/// out when that is later: headers made in the same millisecond (from any thread, or
+/// through a device registered with this key) never repeat, which the server would
+/// refuse as a replay. The server accepts one nonce per device per millisecond, so a
+/// device cannot authenticate more than about 1000 requests per second.
 ///
 /// On OK, `*header_value_out` is a new string (free with dashauth_string_free). Does
 /// not block.
@@ -195,7 +200,7 @@ pub unsafe extern "C" fn dashauth_nonce_header(
         let device_id: Uuid = device_id
             .parse()
             .map_err(|e| Failure::Error(Error::InvalidArgument(format!("device_id: {e}"))))?;
-        let header = nonce_header(key, device_id, clock::now_ms())?;
+        let header = nonce_header(key, device_id, key.next_nonce_timestamp())?;
         out.write(owned_out(&header.to_string(), "header")?);
         Ok(())
     })

@@ -106,7 +106,8 @@ pub unsafe extern "C" fn dashauth_login_start(
 /// time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
 /// unreachable, within seconds), GD_REJECTED, GD_UNAVAILABLE, NOT_FOUND, RATE_LIMITED,
 /// HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
-/// CANCELLED. Also NULL_ARGUMENT, PANIC.
+/// CANCELLED, PANIC (an internal error of the worker thread; please report it). Also
+/// NULL_ARGUMENT.
 ///
 /// # Safety
 /// `login` is NULL or a live login not used by another call at the same time;

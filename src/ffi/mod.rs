@@ -84,12 +84,7 @@ pub(crate) fn ffi_void(body: impl FnOnce()) {
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let detail = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    format!("internal error in libdashauth (please report it): panic: {detail}")
+    crate::error::Error::from_panic(payload).to_string()
 }
 
 /// A checked out-parameter: not NULL, written at most once, and only by a call that then

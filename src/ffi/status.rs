@@ -118,6 +118,7 @@ impl From<&Error> for dashauth_status {
             Error::Cancelled => Self::Cancelled,
             Error::ClockSkew { .. } => Self::ClockSkew,
             Error::Crypto(_) => Self::Crypto,
+            Error::Internal(_) => Self::Panic,
         }
     }
 }
@@ -170,5 +171,15 @@ mod tests {
         assert_eq!(dashauth_status::from_raw(42), None);
         assert_eq!(dashauth_status::NotFound as i32, -6);
         assert_eq!(dashauth_status::Panic as i32, -99);
+    }
+
+    #[test]
+    fn an_internal_error_is_a_panic() {
+        let e = Error::from_panic(&"boom");
+        assert_eq!(dashauth_status::from(&e), dashauth_status::Panic);
+        assert!(
+            e.to_string().contains("(please report it): panic: boom"),
+            "{e}"
+        );
     }
 }

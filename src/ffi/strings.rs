@@ -39,7 +39,9 @@ pub(crate) fn cstring(s: &str, what: &str) -> Result<CString, Failure> {
         .map_err(|_| Failure::Error(Error::Protocol(format!("{what} contains a NUL byte"))))
 }
 
-/// Hands `s` to C as an owned string, to be freed with `dashauth_string_free`.
+/// Hands `s` to C as an owned string, to be freed with `dashauth_string_free`. C must
+/// not change its length: `CString::from_raw` there recomputes the allocation size from
+/// it.
 pub(crate) fn owned_out(s: &str, what: &str) -> Result<*mut c_char, Failure> {
     cstring(s, what).map(CString::into_raw)
 }
@@ -50,9 +52,14 @@ pub(crate) fn owned_out(s: &str, what: &str) -> Result<*mut c_char, Failure> {
 /// `const char *` (those belong to their handle or are static). Never use `free()` on
 /// these strings: the library and the mod may use different heaps. Does not block.
 ///
+/// Treat a returned string as read-only: do not write into it, and in particular do not
+/// change its length by writing a NUL byte inside it or overwriting its terminating NUL.
+/// The library finds the size of the allocation to free from the string's length, so a
+/// string whose length changed is undefined behaviour here. Copy it to modify it.
+///
 /// # Safety
 /// `s` is NULL or a string returned through a `char **` out-parameter of this library,
-/// not yet freed.
+/// not yet freed, and unmodified since (same bytes up to the same terminating NUL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dashauth_string_free(s: *mut c_char) {
     ffi_void(|| {

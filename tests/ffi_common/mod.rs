@@ -15,6 +15,27 @@ use std::time::{Duration, Instant};
 
 pub use dashauth::ffi::status::dashauth_status as S;
 
+/// Stored in an integer out-parameter before a call that must fail: still there
+/// afterwards proves the call did not write it (0 could also be a written value).
+pub const U32_SENTINEL: u32 = 0xDEAD_BEEF;
+/// As [`U32_SENTINEL`], for `int64_t` out-parameters.
+pub const I64_SENTINEL: i64 = 0xDEAD_BEEF;
+
+/// A non-NULL handle pointer for out-parameters of calls that must fail. Never
+/// dereferenced (nor freed): it only shows whether the call overwrote it.
+pub fn sentinel_handle<T>() -> *mut T {
+    ptr::dangling_mut()
+}
+
+/// A static string for `char **` out-parameters of calls that must fail; compare the
+/// pointer afterwards (it is never freed).
+pub const SENTINEL_STR: &CStr = c"untouched";
+
+/// [`SENTINEL_STR`] as the `char *` an out-parameter holds.
+pub fn sentinel_str() -> *mut c_char {
+    SENTINEL_STR.as_ptr().cast_mut()
+}
+
 /// A NUL-terminated copy of `s`.
 pub fn cs(s: &str) -> CString {
     CString::new(s).expect("test strings have no NUL")
@@ -112,7 +133,7 @@ impl Client {
 
     /// `whoami` through the C API: (status, account id, expiry).
     pub fn whoami(&self, token: &str) -> (dashauth_status, u32, i64) {
-        let (mut account, mut expires) = (0u32, 0i64);
+        let (mut account, mut expires) = (U32_SENTINEL, I64_SENTINEL);
         // SAFETY: valid pointers.
         let status = unsafe {
             dashauth_client_whoami(self.0, cs(token).as_ptr(), &mut account, &mut expires)
@@ -154,13 +175,13 @@ impl Challenge {
 
     /// One poll: (status, token if OK).
     pub fn poll(&self, client: &Client) -> (dashauth_status, Option<String>) {
-        let mut token = ptr::null_mut();
+        let mut token = sentinel_str();
         // SAFETY: valid pointers.
         let status = unsafe { dashauth_poll_completion(client.ptr(), self.0, &mut token) };
         if status == S::Ok {
             (status, Some(take(token)))
         } else {
-            assert!(token.is_null(), "no token written on {status:?}");
+            assert_eq!(token, sentinel_str(), "no token written on {status:?}");
             (status, None)
         }
     }
@@ -196,8 +217,24 @@ pub fn token_for(client: &Client, account_id: u32) -> String {
 }
 
 /// Wraps a raw pointer so a test can hand it to another thread.
-#[derive(Clone, Copy)]
 pub struct SendPtr<T>(pub *mut T);
+
+// By hand: derive would require `T: Copy`, and handle types are not.
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// The pointer. A closure that calls this captures the whole `SendPtr` (which is
+    /// Send), where `ptr.0` would capture only the raw pointer (which is not).
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 // SAFETY: only used for handles documented as thread-safe.
 unsafe impl<T> Send for SendPtr<T> {}
 // SAFETY: as above.
