@@ -10,6 +10,7 @@ use dashauth::client::{Client, Token};
 use dashauth::device::Device;
 use dashauth::keys::DeviceKey;
 use dashauth::protocol::NonceHeader;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Connections of the load generator.
@@ -65,6 +66,9 @@ pub fn request_challenge() -> Run {
 pub struct NonceTarget {
     pub server: Server,
     devices: Vec<Device>,
+    /// The last timestamp an earlier run signed: the server remembers used nonces for
+    /// the window, so a later run must not sign any of them again.
+    signed_until: AtomicI64,
 }
 
 impl NonceTarget {
@@ -85,7 +89,11 @@ impl NonceTarget {
                     .expect("handshake")
             })
             .collect();
-        NonceTarget { server, devices }
+        NonceTarget {
+            server,
+            devices,
+            signed_until: AtomicI64::new(0),
+        }
     }
 
     /// Signs as many nonces as fit the budget, timestamps centred on the coming run.
@@ -102,7 +110,12 @@ impl NonceTarget {
         let mid = dashauth::clock::now_ms()
             + i64::try_from((signing_time + DURATION / 2).as_millis()).unwrap_or(0)
             + 500;
-        let first = mid - i64::try_from(per_device / 2).unwrap_or(0);
+        let first = (mid - i64::try_from(per_device / 2).unwrap_or(0))
+            .max(self.signed_until.load(Ordering::Relaxed) + 1);
+        self.signed_until.store(
+            first + i64::try_from(per_device).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         let addr = self.server.addr;
         // Two signing threads, each taking every other timestamp of every device.
         let halves: Vec<Vec<(usize, Vec<u8>)>> = std::thread::scope(|scope| {
