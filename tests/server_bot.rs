@@ -73,6 +73,31 @@ fn one_inbox_fetch_per_interval_however_many_challenges_and_polls() {
 }
 
 #[test]
+fn a_backlog_of_several_pages_is_read_one_fetch_per_interval() {
+    let interval = Duration::from_millis(250);
+    let server = start_server(|c| c.poll_interval = interval);
+    let api = Api::new(&server);
+    // 120 messages: three pages of 50, read while a challenge is pending.
+    for sender in 0..4 {
+        let stranger = Player::new(&server, 6500 + sender);
+        for n in 0..30 {
+            stranger.send_until_accepted(server.bot_account_id(), &format!("spam {n}"));
+        }
+    }
+    let before = server.metrics().bot_count(endpoint::GET_MESSAGES);
+    let started = Instant::now();
+    let (id, _) = api.challenge(6599);
+    eventually("the bot to drain its inbox", || inbox_of_bot(&server) == 0);
+    let fetches = server.metrics().bot_count(endpoint::GET_MESSAGES) - before;
+    let allowed = (started.elapsed().as_millis() / interval.as_millis()) as u64 + 1;
+    assert!(
+        fetches <= allowed,
+        "{fetches} fetches, at most {allowed} allowed"
+    );
+    api.complete(&id, 0).expect(401);
+}
+
+#[test]
 fn challenge_complete_pulls_the_next_fetch_forward() {
     // Without the hint the first fetch would come 3 s after the challenge.
     let server = start_server(|c| c.poll_interval = Duration::from_secs(3));

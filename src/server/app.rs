@@ -4,6 +4,7 @@
 use super::Config;
 use super::bot::BotSignal;
 use super::certs::CertAuthority;
+use super::latency::RouteLatency;
 use super::log::log_event;
 use super::metrics::Metrics;
 use super::rate_limit::{Limit, RateLimiter};
@@ -25,6 +26,8 @@ pub struct App {
     pub ca: CertAuthority,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Request latency by route.
+    pub latency: Arc<RouteLatency>,
     /// Per-IP and per-account limits.
     pub limiter: RateLimiter,
     /// Wakes the bot.
@@ -44,6 +47,7 @@ impl App {
             store: Store::new(),
             ca,
             metrics: Arc::new(Metrics::default()),
+            latency: Arc::new(RouteLatency::default()),
             bot: BotSignal::default(),
             validated: watch::Sender::new(0),
             shutdown,

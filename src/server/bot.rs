@@ -19,9 +19,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Pages read per pass at most; the rest waits for the next pass, after this batch is
-/// deleted, so a flooded inbox drains without one pass running for minutes.
-pub const MAX_PAGES_PER_PASS: u32 = 5;
 /// Longest backoff after consecutive GD errors.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Backoff grows to at most this many poll intervals (within [`MAX_BACKOFF`]), so a
@@ -272,22 +269,16 @@ impl Bot {
         })
     }
 
+    /// Page 0 only: one inbox fetch per pass, however full the inbox. The pass deletes
+    /// what it read, so the next pass's page 0 holds what this one left: a backlog drains
+    /// a page (50 messages) per interval rather than in a burst of fetches, which is what
+    /// GD's rate limits see. Newest come first, so fresh logins are not stuck behind it.
     fn read_inbox(&self) -> Result<Vec<Message>, GdError> {
-        let mut messages = Vec::new();
-        for page in 0..MAX_PAGES_PER_PASS {
-            let result = self
-                .gd
-                .get_messages(self.account_id, &self.gjp2, page, false);
-            self.app
-                .metrics
-                .bot_gd_request(endpoint::GET_MESSAGES, &result);
-            let listing = result?;
-            messages.extend(listing.messages);
-            if !listing.page.has_more() {
-                break;
-            }
-        }
-        Ok(messages)
+        let result = self.gd.get_messages(self.account_id, &self.gjp2, 0, false);
+        self.app
+            .metrics
+            .bot_gd_request(endpoint::GET_MESSAGES, &result);
+        Ok(result?.messages)
     }
 
     /// Validates each pending challenge whose owner sent exactly its subject; returns

@@ -102,7 +102,7 @@ pub fn open_session(app: &App, device: &Device) -> SessionData {
             device: Some(device.id),
         },
     );
-    app.metrics.token_issued();
+    app.metrics.session_token_issued();
     log_event!("session opened for device {}", device.id);
     SessionData {
         session_token: token,

@@ -1,5 +1,6 @@
-//! Counters of what the server did, kept in one place so that a `/metrics` route can
-//! export them later and tests can read them now. All counters are monotonic.
+//! Counters of what the server did, kept in one place: `GET /metrics` exports them
+//! (see `prometheus.rs`) and tests read them through [`Metrics::snapshot`]. All counters
+//! are monotonic.
 
 use crate::gd::{GdError, endpoint};
 use crate::protocol::NonceRejection;
@@ -42,6 +43,7 @@ pub struct Metrics {
     challenges_validated: AtomicU64,
     challenges_expired: AtomicU64,
     tokens_issued: AtomicU64,
+    session_tokens_issued: AtomicU64,
     nonce_rejections: [AtomicU64; NonceRejection::ALL.len()],
     rate_limited: AtomicU64,
 }
@@ -79,9 +81,13 @@ impl Metrics {
     pub fn challenges_expired(&self, n: u64) {
         bump(&self.challenges_expired, n);
     }
-    /// A bearer or session token handed out.
+    /// A login token handed out for a validated challenge.
     pub fn token_issued(&self) {
         bump(&self.tokens_issued, 1);
+    }
+    /// A device session token handed out.
+    pub fn session_token_issued(&self) {
+        bump(&self.session_tokens_issued, 1);
     }
     /// A refused nonce, by reason.
     pub fn nonce_rejected(&self, reason: NonceRejection) {
@@ -115,6 +121,7 @@ impl Metrics {
             challenges_validated: get(&self.challenges_validated),
             challenges_expired: get(&self.challenges_expired),
             tokens_issued: get(&self.tokens_issued),
+            session_tokens_issued: get(&self.session_tokens_issued),
             nonce_rejections: NonceRejection::ALL
                 .iter()
                 .zip(&self.nonce_rejections)
@@ -140,8 +147,10 @@ pub struct MetricsSnapshot {
     pub challenges_validated: u64,
     /// Challenges that expired unvalidated.
     pub challenges_expired: u64,
-    /// Tokens handed out (login and session tokens).
+    /// Login tokens handed out for validated challenges.
     pub tokens_issued: u64,
+    /// Device session tokens handed out.
+    pub session_tokens_issued: u64,
     /// Refused nonces: `(reason code, count)`.
     pub nonce_rejections: Vec<(&'static str, u64)>,
     /// Requests answered 429.

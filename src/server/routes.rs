@@ -5,6 +5,8 @@ use super::app::App;
 use super::auth;
 use super::challenges;
 use super::devices;
+use super::latency;
+use super::prometheus;
 use super::rate_limit::Limit;
 use super::reply::{self, ApiError, ApiResult, JsonBody, ok};
 use crate::protocol::{
@@ -25,7 +27,9 @@ type Shared = State<Arc<App>>;
 type Peer = ConnectInfo<SocketAddr>;
 
 /// The DashAuth routes, plus `extra` (the emulator), with the envelope on every fallback.
+/// Every request, `/metrics` scrapes included, is timed by route (`latency.rs`).
 pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
+    let latency = app.latency.clone();
     let api = Router::new()
         .route("/request_challenge/{account_id}", get(request_challenge))
         .route("/challenge_complete/{id}", get(challenge_complete))
@@ -36,6 +40,8 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .route("/client/auth/session", post(session))
         .route("/client/me", get(me))
         .route("/client/devices/{device_id}", delete(delete_device))
+        // Not rate-limited: a scrape is cheap and reveals no secret (see the README).
+        .route("/metrics", get(prometheus::metrics))
         .with_state(app);
     let all = match extra {
         Some(extra) => api.merge(extra),
@@ -45,6 +51,7 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .fallback(reply::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(reply::limit_body_size))
+        .layer(middleware::from_fn_with_state(latency, latency::measure))
 }
 
 fn path_param<T: std::str::FromStr<Err = String>>(

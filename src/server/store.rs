@@ -127,6 +127,15 @@ impl Store {
             .collect()
     }
 
+    /// How many challenges the bot is looking for (a gauge for `/metrics`).
+    pub fn pending_challenge_count(&self, now: i64) -> usize {
+        self.lock()
+            .challenges
+            .values()
+            .filter(|c| !c.validated && c.expires_at > now)
+            .count()
+    }
+
     /// Whether the bot has anything to look for.
     pub fn has_pending_challenges(&self, now: i64) -> bool {
         self.lock()

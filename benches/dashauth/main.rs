@@ -1,0 +1,268 @@
+//! DashAuth benchmarks: `./bench/run.sh` (which builds the mod library for the size
+//! figures, then runs `cargo bench --bench dashauth`). Everything runs on loopback
+//! against a `dashauth-server` process with its GD emulator, and ends with a table of
+//! measurement, target and verdict. Not part of `cargo test`: no timing is asserted
+//! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported.
+
+mod capi;
+mod crypto;
+mod footprint;
+mod load;
+mod login;
+mod report;
+mod server;
+mod stats;
+mod throughput;
+
+use report::Report;
+use server::{POLL_INTERVAL, Server};
+use stats::{Percentiles, fmt_duration, fmt_percentiles, median, median_percentiles};
+use std::time::Duration;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn runs() -> usize {
+    std::env::var("DASHAUTH_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing here takes arguments.
+    let runs = runs();
+    let mut report = Report::default();
+    println!("## Machine\n\n{}\n", report::machine());
+
+    let server = Server::start("login");
+    let client_footprint = footprint::measure(&server.base_url(), &server.gd_url());
+    footprint_rows(&mut report, &client_footprint);
+    crypto_rows(&mut report);
+    login_rows(&mut report, &server, runs);
+    drop(server);
+    throughput_rows(&mut report, runs);
+
+    println!("## Results (medians of {runs} runs where repeated)\n");
+    println!("{}", report.markdown());
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-report.md");
+    let _ = std::fs::write(&path, report.markdown());
+    println!(
+        "{} target(s) missed; table also in {}",
+        report.failures(),
+        path.display()
+    );
+}
+
+fn footprint_rows(report: &mut Report, f: &footprint::Footprint) {
+    eprintln!("footprint …");
+    match footprint::sizes() {
+        Some(s) => {
+            report.check(
+                "cdylib `libdashauth.so`, stripped (mod build)",
+                format!(
+                    "{:.2} MiB ({:.2} MiB unstripped)",
+                    s.cdylib_stripped as f64 / MIB,
+                    s.cdylib as f64 / MIB
+                ),
+                "≤ 4 MiB",
+                s.cdylib_stripped as f64 <= 4.0 * MIB,
+            );
+            report.note(
+                "staticlib `libdashauth.a`, debug info stripped",
+                format!(
+                    "{:.1} MiB ({:.1} MiB as built)",
+                    s.staticlib_stripped as f64 / MIB,
+                    s.staticlib as f64 / MIB
+                ),
+            );
+        }
+        None => report.check(
+            "library sizes",
+            "not measured: run bench/run.sh".into(),
+            "≤ 4 MiB",
+            false,
+        ),
+    }
+    let extra = |t: u64| t.saturating_sub(f.baseline.threads);
+    report.check(
+        "library threads while idle (client built / after a login freed)",
+        format!(
+            "{} / {} (no login thread left {} after the free)",
+            extra(f.idle.threads),
+            extra(f.after.threads),
+            fmt_duration(f.worker_exit)
+        ),
+        "0",
+        extra(f.idle.threads) == 0 && extra(f.after.threads) == 0,
+    );
+    report.note(
+        "library threads during a login",
+        extra(f.during_login.threads).to_string(),
+    );
+    report.note(
+        "process RSS: before the library / idle client / during a login / after",
+        format!(
+            "{} / {} / {} / {} KiB",
+            f.baseline.rss_kib, f.idle.rss_kib, f.during_login.rss_kib, f.after.rss_kib
+        ),
+    );
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn crypto_rows(report: &mut Report) {
+    eprintln!("signing and verification …");
+    let sign = crypto::sign_nonce(1000);
+    let rsa_crate = crypto::sign_rsa_crate(100);
+    let verify = crypto::verify_nonce(5000);
+    eprintln!("openssl speed rsa2048 …");
+    match crypto::openssl() {
+        Some(o) => {
+            report.check(
+                "`dashauth_sign_nonce` (ring) vs `openssl speed rsa2048` sign",
+                format!(
+                    "{} vs {} = {:.2}×",
+                    fmt_duration(sign),
+                    fmt_duration(o.sign),
+                    ratio(sign, o.sign)
+                ),
+                "≤ 5×",
+                ratio(sign, o.sign) <= 5.0,
+            );
+            report.note(
+                "before: rsa crate PKCS#1 v1.5 sign (the old signer) vs OpenSSL",
+                format!(
+                    "{} = {:.2}×",
+                    fmt_duration(rsa_crate),
+                    ratio(rsa_crate, o.sign)
+                ),
+            );
+            report.note(
+                "server `verify_nonce` (ring) vs `openssl speed rsa2048` verify",
+                format!(
+                    "{} vs {} = {:.2}×",
+                    fmt_duration(verify),
+                    fmt_duration(o.verify),
+                    ratio(verify, o.verify)
+                ),
+            );
+            report.note("OpenSSL", o.version);
+        }
+        None => {
+            report.check(
+                "`dashauth_sign_nonce`",
+                fmt_duration(sign),
+                "≤ 5× OpenSSL (not installed)",
+                false,
+            );
+            report.note("server `verify_nonce`", fmt_duration(verify));
+        }
+    }
+}
+
+fn login_rows(report: &mut Report, server: &Server, runs: usize) {
+    let client = capi::Client::new(&server.base_url(), &server.gd_url());
+    for (total, concurrency, target) in [(100, 1, 0.3), (200, 20, 1.0)] {
+        let mut per_run = Vec::new();
+        let mut failures = Vec::new();
+        for run in 0..runs {
+            eprintln!(
+                "logins: {total} at concurrency {concurrency}, run {} …",
+                run + 1
+            );
+            let batch = login::run(&client, total, concurrency);
+            per_run.push(stats::percentiles(&batch.latencies));
+            failures.extend(batch.failures);
+        }
+        let p: Percentiles = median_percentiles(&per_run);
+        report.check(
+            &format!(
+                "login start → token, {total} logins at concurrency {concurrency}: p50 / p90 / p99"
+            ),
+            format!("{} ({} failed)", fmt_percentiles(&p), failures.len()),
+            &format!("p50 ≤ {} ms, all succeed", (target * 1000.0) as u32),
+            p.p50.as_secs_f64() <= target && failures.is_empty(),
+        );
+        if let Some(f) = failures.first() {
+            eprintln!("first failure: {f}");
+        }
+    }
+    for (total, concurrency) in [(20, 1), (100, 10), (300, 100)] {
+        eprintln!("bot cost: {total} logins at concurrency {concurrency} …");
+        let cost = login::bot_cost(server, &client, total, concurrency);
+        let allowed = cost.allowed(POLL_INTERVAL);
+        report.check(
+            &format!(
+                "bot inbox fetches, {total} logins at concurrency {concurrency}: per login; per {} ms poll interval",
+                POLL_INTERVAL.as_millis()
+            ),
+            format!(
+                "{:.3}; {:.2} ({} fetches in {}, at most {allowed} allowed)",
+                cost.per_login(),
+                cost.per_interval(POLL_INTERVAL),
+                cost.inbox_fetches,
+                fmt_duration(cost.elapsed)
+            ),
+            "≤ 1 per interval",
+            cost.inbox_fetches <= allowed,
+        );
+    }
+    eprintln!("bot while idle …");
+    let idle = login::idle_gd_requests(server, Duration::from_secs(5));
+    report.check(
+        "bot GD requests in 5 s with no login pending",
+        format!("{idle}"),
+        "0",
+        idle == 0.0,
+    );
+}
+
+fn throughput_rows(report: &mut Report, runs: usize) {
+    let mut challenge = Vec::new();
+    for run in 0..runs {
+        eprintln!("request_challenge load, run {} …", run + 1);
+        challenge.push(throughput::request_challenge());
+    }
+    eprintln!("client/me: registering devices …");
+    let target = throughput::NonceTarget::new();
+    let mut me = Vec::new();
+    for run in 0..runs {
+        eprintln!("client/me load, run {} (signing nonces first) …", run + 1);
+        me.push(target.client_me());
+    }
+    drop(target);
+    for (name, results, floor) in [
+        ("`GET request_challenge`", &challenge, 15_000.0),
+        ("nonce-authenticated `GET client/me`", &me, 5_000.0),
+    ] {
+        let rate = median(&results.iter().map(|r| r.load.rate()).collect::<Vec<_>>());
+        let p = median_percentiles(&results.iter().map(|r| r.load.latency).collect::<Vec<_>>());
+        let errors: u64 = results.iter().map(|r| r.load.errors).sum();
+        let cpu = median(&results.iter().map(|r| r.server_cpu).collect::<Vec<_>>());
+        let nonces = results.iter().map(|r| r.nonces).max().unwrap_or(0);
+        let pool = if nonces > 0 {
+            format!(", {nonces} nonces per run")
+        } else {
+            String::new()
+        };
+        report.check(
+            &format!(
+                "{name}, {} connections: requests/s",
+                throughput::CONNECTIONS
+            ),
+            format!("{rate:.0}/s ({errors} errors{pool})"),
+            &format!("≥ {floor:.0}/s"),
+            rate >= floor && errors == 0,
+        );
+        report.note(
+            &format!("{name}: latency p50 / p90 / p99"),
+            fmt_percentiles(&p),
+        );
+        report.note(
+            &format!("{name}: server CPU time per request"),
+            fmt_duration(cpu),
+        );
+    }
+}
