@@ -2,7 +2,8 @@
 //! figures, then runs `cargo bench --bench dashauth`). Everything runs on loopback
 //! against a `dashauth-server` process with its GD emulator, and ends with a table of
 //! measurement, target and verdict. Not part of `cargo test`: no timing is asserted
-//! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported.
+//! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported;
+//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput` runs one phase, for profiling.
 
 mod capi;
 mod crypto;
@@ -28,19 +29,33 @@ fn runs() -> usize {
         .unwrap_or(3)
 }
 
+/// Whether `phase` runs: all of them unless `DASHAUTH_BENCH_ONLY` names one.
+fn wanted(phase: &str) -> bool {
+    std::env::var("DASHAUTH_BENCH_ONLY").map_or(true, |only| only == phase)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
     let runs = runs();
     let mut report = Report::default();
     println!("## Machine\n\n{}\n", report::machine());
 
-    let server = Server::start("login");
-    let client_footprint = footprint::measure(&server.base_url(), &server.gd_url());
-    footprint_rows(&mut report, &client_footprint);
-    crypto_rows(&mut report);
-    login_rows(&mut report, &server, runs);
-    drop(server);
-    throughput_rows(&mut report, runs);
+    if wanted("client") || wanted("login") {
+        let server = Server::start("login");
+        if wanted("client") {
+            let client_footprint = footprint::measure(&server.base_url(), &server.gd_url());
+            footprint_rows(&mut report, &client_footprint);
+        }
+        if wanted("login") {
+            login_rows(&mut report, &server, runs);
+        }
+    }
+    if wanted("crypto") {
+        crypto_rows(&mut report);
+    }
+    if wanted("throughput") {
+        throughput_rows(&mut report, runs);
+    }
 
     println!("## Results (medians of {runs} runs where repeated)\n");
     println!("{}", report.markdown());
