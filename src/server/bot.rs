@@ -187,6 +187,13 @@ pub struct Bot {
     gjp2: String,
 }
 
+/// The messages of the pages one pass read.
+#[derive(Debug, Default)]
+struct Inbox {
+    messages: Vec<Message>,
+    unparsed_ids: Vec<u64>,
+}
+
 /// What one pass found.
 #[derive(Debug, Default)]
 struct PassReport {
@@ -255,25 +262,36 @@ impl Bot {
         }
     }
 
-    /// One inbox fetch: read, validate, then delete what was read.
+    /// One inbox fetch: read, validate, then delete what was read, including messages
+    /// that could not be parsed: left in the inbox they would be read again forever.
     fn pass(&self) -> Result<PassReport, GdError> {
-        let messages = self.read_inbox()?;
+        let inbox = self.read_inbox()?;
         let pending = self.app.store.pending_challenges(self.app.now_ms());
-        let validated = self.validate(&messages, &pending);
+        let validated = self.validate(&inbox.messages, &pending);
         if validated > 0 {
             self.app.metrics.challenges_validated(validated);
             self.app.announce_validated();
         }
-        let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+        for id in &inbox.unparsed_ids {
+            log_event!(
+                "bot deletes message {id}, which does not parse (a subject that is not base64 UTF-8?)"
+            );
+        }
+        let ids: Vec<u64> = inbox
+            .messages
+            .iter()
+            .map(|m| m.id)
+            .chain(inbox.unparsed_ids.iter().copied())
+            .collect();
         self.delete(&ids)?;
         Ok(PassReport {
-            read: messages.len(),
+            read: ids.len(),
             validated,
         })
     }
 
-    fn read_inbox(&self) -> Result<Vec<Message>, GdError> {
-        let mut messages = Vec::new();
+    fn read_inbox(&self) -> Result<Inbox, GdError> {
+        let mut inbox = Inbox::default();
         for page in 0..MAX_PAGES_PER_PASS {
             let result = self
                 .gd
@@ -282,12 +300,13 @@ impl Bot {
                 .metrics
                 .bot_gd_request(endpoint::GET_MESSAGES, &result);
             let listing = result?;
-            messages.extend(listing.messages);
+            inbox.messages.extend(listing.messages);
+            inbox.unparsed_ids.extend(listing.unparsed_ids);
             if !listing.page.has_more() {
                 break;
             }
         }
-        Ok(messages)
+        Ok(inbox)
     }
 
     /// Validates each pending challenge whose owner sent exactly its subject; returns

@@ -13,6 +13,7 @@ mod certs;
 mod challenges;
 mod devices;
 mod emulator;
+mod limits;
 mod log;
 mod metrics;
 mod nonce;
@@ -22,6 +23,7 @@ mod routes;
 mod store;
 mod tokens;
 
+pub use limits::Limits;
 pub use metrics::MetricsSnapshot;
 
 use app::App;
@@ -91,6 +93,8 @@ pub struct Config {
     pub certificate_validity: Duration,
     /// Timeout of each GD request of the bot.
     pub gd_timeout: Duration,
+    /// Caps on stored challenges, devices, sessions and emulator data.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -113,6 +117,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(24 * 3600),
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
         }
     }
 }
@@ -153,6 +158,11 @@ impl Config {
     pub fn validate(&self) -> io::Result<()> {
         crate::protocol::AccountId::new(self.bot_account_id)
             .map_err(|e| invalid_config(format!("bot account id: {e}")))?;
+        if let Some(name) = self.limits.zero_cap() {
+            return Err(invalid_config(format!(
+                "the cap on {name} must not be zero"
+            )));
+        }
         if self.bot_gjp2.trim().is_empty() {
             return Err(invalid_config("the bot gjp2 is empty".into()));
         }
@@ -349,6 +359,7 @@ fn embedded_emulator(app: &App) -> Option<Arc<Emulator>> {
             &config.bot_gjp2,
             config.gd_fault_rate,
             config.gd_latency,
+            config.limits,
             app.metrics.clone(),
         ))
     })
