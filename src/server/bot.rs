@@ -244,21 +244,20 @@ impl Bot {
     }
 
     fn fetch(&self, schedule: &mut Schedule) {
-        // A panic in one pass (a bug) must not stop the bot for the life of the server.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass()))
-            .unwrap_or_else(|_| Err(GdError::Malformed("the bot pass panicked".into())));
-        schedule.fetched(Instant::now(), outcome.is_ok());
-        match outcome {
-            Ok(report) if report.read > 0 => log_event!(
-                "bot read {} message(s), validated {} challenge(s)",
-                report.read,
-                report.validated
-            ),
-            Ok(_) => {}
-            Err(e) => log_event!(
-                "bot: {e}; next inbox fetch in {} ms",
+        // A panic in one pass (a bug) must not stop the bot for the life of the server:
+        // it counts as a failed fetch, so the bot backs off and tries again.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let outcome = self.pass();
+            schedule.fetched(Instant::now(), outcome.is_ok());
+            report(&outcome, schedule);
+            outcome.is_ok()
+        }));
+        if outcome.is_err() {
+            schedule.fetched(Instant::now(), false);
+            log_event!(
+                "bot: the inbox pass panicked; next inbox fetch in {} ms",
                 schedule.backoff().map_or(0, |d| d.as_millis())
-            ),
+            );
         }
     }
 
@@ -358,6 +357,22 @@ impl Bot {
             result?;
         }
         Ok(())
+    }
+}
+
+/// Logs what a pass did, or why it failed.
+fn report(outcome: &Result<PassReport, GdError>, schedule: &Schedule) {
+    match outcome {
+        Ok(report) if report.read > 0 => log_event!(
+            "bot read {} message(s), validated {} challenge(s)",
+            report.read,
+            report.validated
+        ),
+        Ok(_) => {}
+        Err(e) => log_event!(
+            "bot: {e}; next inbox fetch in {} ms",
+            schedule.backoff().map_or(0, |d| d.as_millis())
+        ),
     }
 }
 
