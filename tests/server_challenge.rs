@@ -75,6 +75,18 @@ fn challenge_follows_the_protocol_shape() {
 }
 
 #[test]
+fn challenge_subject_fits_gd_subject_limit() {
+    let server = start_server(|_| {});
+    let challenge = Api::new(&server).challenge(4003).1;
+    let subject = protocol::challenge_subject(&challenge);
+    assert!(
+        subject.chars().count() <= gd::MAX_SUBJECT_CHARS,
+        "{subject:?} is longer than GD's {} characters",
+        gd::MAX_SUBJECT_CHARS
+    );
+}
+
+#[test]
 fn invalid_account_ids_are_400() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
