@@ -293,6 +293,8 @@ mod tests {
     fn bad_values_are_refused() {
         assert!(run_config(&["--poll-interval-ms", "soon"], &[]).is_err());
         assert!(run_config(&["--gd-fault-rate", "2"], &[]).is_err());
+        assert!(run_config(&["--token-ttl-s", "18446744073709551615"], &[]).is_err());
+        assert!(run_config(&["--poll-interval-ms", "3600001"], &[]).is_err());
         assert!(run_config(&["--frobnicate"], &[]).is_err());
         assert!(run_config(&["--listen"], &[]).is_err());
         assert!(run_config(&["--trust-forwarded-for=maybe"], &[]).is_err());

@@ -125,7 +125,7 @@ impl Schedule {
     /// last one.
     fn earliest(&self, now: Instant) -> Instant {
         match self.last_fetch {
-            Some(last) => (last + self.backoff.unwrap_or(self.interval)).max(now),
+            Some(last) => after(last, self.backoff.unwrap_or(self.interval)).max(now),
             None => now,
         }
     }
@@ -134,7 +134,7 @@ impl Schedule {
     /// interval after the challenge, since its message cannot be there any sooner.
     pub fn pending(&mut self, now: Instant) {
         if self.next_fetch.is_none() {
-            self.next_fetch = Some(self.earliest(now).max(now + self.interval));
+            self.next_fetch = Some(self.earliest(now).max(after(now, self.interval)));
         }
     }
 
@@ -160,15 +160,16 @@ impl Schedule {
         self.backoff = if ok {
             None
         } else {
-            let doubled = self.backoff.unwrap_or(self.interval) * 2;
+            let doubled = self.backoff.unwrap_or(self.interval).saturating_mul(2);
             Some(doubled.min(self.max_backoff()))
         };
         self.last_fetch = Some(now);
-        self.next_fetch = Some(now + self.backoff.unwrap_or(self.interval));
+        self.next_fetch = Some(after(now, self.backoff.unwrap_or(self.interval)));
     }
 
     fn max_backoff(&self) -> Duration {
-        (self.interval * MAX_BACKOFF_INTERVALS)
+        self.interval
+            .saturating_mul(MAX_BACKOFF_INTERVALS)
             .min(MAX_BACKOFF)
             .max(self.interval)
     }
@@ -177,6 +178,13 @@ impl Schedule {
     pub fn backoff(&self) -> Option<Duration> {
         self.backoff
     }
+}
+
+/// `t + d`, or as late as `Instant` allows: a configured interval must not panic.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(MAX_BACKOFF))
+        .unwrap_or(t)
 }
 
 /// The bot's GD identity and transport.
@@ -316,7 +324,7 @@ impl Bot {
             .map(|p| (challenge_subject(&p.code), p))
             .collect();
         let now = self.app.now_ms();
-        let keep_until = now + millis(self.app.config.challenge_ttl);
+        let keep_until = now.saturating_add(millis(self.app.config.challenge_ttl));
         let mut validated = 0;
         for message in messages {
             let Some(challenge) = by_subject.get(&message.subject) else {
@@ -426,6 +434,17 @@ mod tests {
         assert_eq!(slow.backoff(), Some(MAX_BACKOFF));
         s.fetched(t0, true);
         assert_eq!(s.next_fetch(), Some(t0 + 100 * MS));
+    }
+
+    #[test]
+    fn huge_intervals_saturate_instead_of_panicking() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(Duration::MAX);
+        s.pending(t0);
+        s.fetched(t0, false);
+        s.fetched(t0, false);
+        assert!(s.next_fetch().is_some_and(|t| t > t0));
+        assert_eq!(s.backoff(), Some(Duration::MAX));
     }
 
     #[test]

@@ -14,7 +14,9 @@ use tokio::time::Instant;
 pub fn issue(app: &App, account: AccountId) -> ChallengeData {
     let id = tokens::new_uuid();
     let code = tokens::new_challenge();
-    let expires_at = app.now_ms() + millis(app.config.challenge_ttl);
+    let expires_at = app
+        .now_ms()
+        .saturating_add(millis(app.config.challenge_ttl));
     app.store.add_challenge(
         id,
         Challenge {
@@ -73,7 +75,7 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
 
 fn issue_token(app: &App, account: AccountId, challenge: Uuid) -> String {
     let token = tokens::new_token();
-    let expires_at = app.now_ms() + millis(app.config.token_ttl);
+    let expires_at = app.now_ms().saturating_add(millis(app.config.token_ttl));
     let grant = TokenGrant {
         account,
         expires_at,

@@ -93,7 +93,7 @@ pub fn rotate(
 /// A session token for a device, usable as a bearer token until it expires.
 pub fn open_session(app: &App, device: &Device) -> SessionData {
     let token = tokens::new_token();
-    let expires_at = app.now_ms() + millis(app.config.session_ttl);
+    let expires_at = app.now_ms().saturating_add(millis(app.config.session_ttl));
     app.store.add_token(
         TokenHash::of(&token),
         TokenGrant {

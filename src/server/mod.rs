@@ -176,19 +176,59 @@ impl Config {
                 "the GD fault rate must be within 0..=1".into(),
             ));
         }
-        let durations = [
-            ("poll interval", self.poll_interval),
-            ("challenge TTL", self.challenge_ttl),
-            ("token TTL", self.token_ttl),
-            ("session TTL", self.session_ttl),
-            ("certificate validity", self.certificate_validity),
-            ("GD timeout", self.gd_timeout),
-        ];
-        match durations.iter().find(|(_, d)| d.is_zero()) {
-            Some((name, _)) => Err(invalid_config(format!("the {name} must not be zero"))),
-            None => Ok(()),
+        if self.clock_offset_ms.unsigned_abs() > millis_u64(MAX_TTL) {
+            return Err(invalid_config(format!(
+                "the clock offset must be within ±{} ms",
+                MAX_TTL.as_millis()
+            )));
+        }
+        check_durations(self)
+    }
+}
+
+/// Longest challenge, token, session and certificate lifetime (10 years): far beyond
+/// any sensible setting, far below where `now + ttl` in UNIX ms overflows.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Longest poll interval; the bot's backoff multiplies it.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(3600);
+/// Longest latency the emulator can be told to add.
+pub const MAX_GD_LATENCY: Duration = Duration::from_secs(60);
+/// Longest timeout of one GD request.
+pub const MAX_GD_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Refuses zero durations (they would spin or expire at once) and ones over their cap
+/// (they would overflow the arithmetic that adds them to a clock).
+fn check_durations(config: &Config) -> io::Result<()> {
+    let durations = [
+        ("poll interval", config.poll_interval, MAX_POLL_INTERVAL),
+        ("challenge TTL", config.challenge_ttl, MAX_TTL),
+        ("token TTL", config.token_ttl, MAX_TTL),
+        ("session TTL", config.session_ttl, MAX_TTL),
+        ("certificate validity", config.certificate_validity, MAX_TTL),
+        ("GD timeout", config.gd_timeout, MAX_GD_TIMEOUT),
+    ];
+    for (name, value, max) in durations {
+        if value.is_zero() {
+            return Err(invalid_config(format!("the {name} must not be zero")));
+        }
+        if value > max {
+            return Err(invalid_config(format!(
+                "the {name} must be at most {} s",
+                max.as_secs()
+            )));
         }
     }
+    if config.gd_latency > MAX_GD_LATENCY {
+        return Err(invalid_config(format!(
+            "the GD latency must be at most {} s",
+            MAX_GD_LATENCY.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 struct Running {
