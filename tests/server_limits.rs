@@ -179,6 +179,26 @@ fn forwarded_for_is_the_client_ip_only_when_trusted() {
 }
 
 #[test]
+fn forwarded_for_entries_with_a_port_are_the_client_ip() {
+    let server = start_server(|c| {
+        c.rate_limit_per_minute = 3;
+        c.trust_forwarded_for = true;
+    });
+    for (account, ip) in [(8701, "10.0.0.1:5678"), (8702, "10.0.0.1:5679")] {
+        assert_eq!(challenge_from(&server, account, Some(ip)), 200);
+    }
+    assert_eq!(challenge_from(&server, 8703, Some("10.0.0.1")), 200);
+    assert_eq!(
+        challenge_from(&server, 8704, Some("10.0.0.1:1")),
+        429,
+        "same client"
+    );
+    for (account, ip) in [(8705, "10.0.0.2:5678"), (8706, "[2001:db8::1]:443")] {
+        assert_eq!(challenge_from(&server, account, Some(ip)), 200, "{ip}");
+    }
+}
+
+#[test]
 fn long_poll_ends_promptly_at_shutdown_and_the_port_closes() {
     let server = start_server(|_| {});
     let addr = server.addr();
