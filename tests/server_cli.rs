@@ -28,6 +28,7 @@ fn help_explains_every_flag() {
         "--rate-limit-per-minute",
         "DASHAUTH_LISTEN",
         "DASHAUTH_GD_URL",
+        "per account and address",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

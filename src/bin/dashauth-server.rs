@@ -41,9 +41,10 @@ OPTIONS:
                                   (DASHAUTH_SESSION_TTL_S)
     --complete-wait-ms N          Default long-poll wait of challenge_complete, at most
                                   10000 [default: 5000] (DASHAUTH_COMPLETE_WAIT_MS)
-    --rate-limit-per-minute N     Requests per minute per IP (a third per account);
-                                  0 turns limits off [default: 30 with GD, 0 with the
-                                  emulator] (DASHAUTH_RATE_LIMIT_PER_MINUTE)
+    --rate-limit-per-minute N     Requests per minute per IP (an IPv6 /64), a third of
+                                  it per account and address; 0 turns limits off
+                                  [default: 30 with GD, 0 with the emulator]
+                                  (DASHAUTH_RATE_LIMIT_PER_MINUTE)
     --trust-forwarded-for         Take the client IP from X-Forwarded-For; only behind
                                   a reverse proxy you run (DASHAUTH_TRUST_FORWARDED_FOR=1)
     --data-dir PATH               Where the CA key and certificate persist [default:

@@ -79,7 +79,8 @@ pub struct Config {
     pub gd_fault_rate: f64,
     /// Delay the emulator adds to every request.
     pub gd_latency: Duration,
-    /// Requests per minute per IP (a third of it per account); 0 = off.
+    /// Requests per minute per IP or IPv6 /64 (a third of it per account and address);
+    /// 0 = off.
     pub rate_limit_per_minute: u32,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,

@@ -61,8 +61,9 @@ async fn request_challenge(
     raw: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let account: AccountId = path_param(raw)?;
-    app.rate_limit(Limit::ChallengeByIp(app.client_ip(peer, &headers)))?;
-    app.rate_limit(Limit::ChallengeByAccount(account))?;
+    let ip = app.client_ip(peer, &headers);
+    app.rate_limit(Limit::ChallengeByIp(ip))?;
+    app.rate_limit(Limit::ChallengeByAccount(account, ip))?;
     ok(challenges::issue(&app, account))
 }
 
