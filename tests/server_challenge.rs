@@ -247,3 +247,34 @@ fn token_expires_after_its_ttl() {
     std::thread::sleep(Duration::from_millis(700));
     api.get("whoami", Some(&bearer(&token))).expect(401);
 }
+
+#[test]
+fn a_flood_of_challenges_evicts_the_oldest_and_never_locks_the_owner_out() {
+    let server = start_server(|c| c.limits.pending_challenges_per_account = 3);
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4101);
+    let (first, _) = api.challenge(player.account_id);
+    let flood: Vec<String> = (0..3).map(|_| api.challenge(player.account_id).0).collect();
+    api.complete(&first, 0).expect(404);
+    for id in &flood {
+        api.complete(id, 0).expect(401);
+    }
+    let token = login(&api, &server, &player);
+    api.get("whoami", Some(&bearer(&token))).expect(200);
+}
+
+#[test]
+fn challenges_beyond_the_global_cap_are_503_with_retry_after() {
+    let server = start_server(|c| c.limits.challenges = 3);
+    let api = Api::new(&server);
+    for account in 4201..4204 {
+        api.challenge(account);
+    }
+    let reply = api.get("request_challenge/4204", None).expect(503);
+    assert!(!reply.message.is_empty());
+    let ttl = 300;
+    assert!(
+        reply.retry_after.is_some_and(|s| (1..=ttl).contains(&s)),
+        "{reply:?}"
+    );
+}

@@ -11,29 +11,46 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Creates a challenge for `account` and tells the bot there is something to look for.
-pub fn issue(app: &App, account: AccountId) -> ChallengeData {
+/// 503 when the server holds all the challenges it may.
+pub fn issue(app: &App, account: AccountId) -> Result<ChallengeData, ApiError> {
     let id = tokens::new_uuid();
     let code = tokens::new_challenge();
-    let expires_at = app
-        .now_ms()
-        .saturating_add(millis(app.config.challenge_ttl));
-    app.store.add_challenge(
-        id,
-        Challenge {
-            account,
-            code: code.clone(),
-            expires_at,
-            validated: false,
-        },
-    );
+    let now = app.now_ms();
+    let challenge = Challenge {
+        account,
+        code: code.clone(),
+        expires_at: now.saturating_add(millis(app.config.challenge_ttl)),
+        validated: false,
+    };
+    let limits = &app.config.limits;
+    let evicted = app
+        .store
+        .add_challenge(id, challenge, limits, now)
+        .map_err(|full| {
+            log_event!(
+                "challenge for account {account} refused: {} held",
+                limits.challenges
+            );
+            let retry_after_s = full.retry_after_ms.unsigned_abs().div_ceil(1000);
+            ApiError::Busy(
+                "too many challenges are pending; try again later".into(),
+                retry_after_s,
+            )
+        })?;
+    if let Some(old) = evicted {
+        log_event!(
+            "challenge {old} of account {account} evicted: over {} pending",
+            limits.pending_challenges_per_account
+        );
+    }
     app.metrics.challenge_issued();
     app.bot.challenge_added();
     log_event!("challenge {id} issued for account {account}");
-    ChallengeData {
+    Ok(ChallengeData {
         bot_account_id: app.config.bot_account_id,
         challenge: code,
         id,
-    }
+    })
 }
 
 /// Trades a validated challenge for a new token, waiting up to `wait` for the bot to

@@ -4,10 +4,11 @@
 //! Every method takes the current server time (UNIX ms) instead of reading a clock, so
 //! the store holds no policy about time and expiry is decided in one place per record.
 
+use super::limits::Limits;
 use super::tokens::TokenHash;
 use crate::keys::DevicePublicKey;
 use crate::protocol::{AccountId, Uuid};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A challenge handed out by `request_challenge`.
@@ -75,6 +76,13 @@ pub struct Device {
     pub revoked: bool,
 }
 
+/// The store holds as many challenges as [`Limits::challenges`] allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengesFull {
+    /// When the oldest challenge expires and frees a place, ms from now (at least 1000).
+    pub retry_after_ms: i64,
+}
+
 /// Records dropped by a sweep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -85,9 +93,43 @@ pub struct Swept {
 #[derive(Default)]
 struct Inner {
     challenges: HashMap<Uuid, Challenge>,
+    /// Each account's pending challenges, oldest first, for the per-account cap. May
+    /// hold ids that are no longer pending; they are pruned before counting.
+    pending_by_account: HashMap<AccountId, VecDeque<Uuid>>,
     tokens: HashMap<[u8; 16], (TokenHash, TokenGrant)>,
     devices: HashMap<Uuid, Device>,
     nonces: HashMap<(Uuid, i64), i64>,
+}
+
+impl Inner {
+    /// Makes room for one more pending challenge of `account` when it has `cap`
+    /// already, by evicting its oldest: the flood of a stranger then costs the owner
+    /// nothing but the challenges the stranger asked for.
+    fn evict_oldest_pending(&mut self, account: AccountId, cap: usize, now: i64) -> Option<Uuid> {
+        let Inner {
+            challenges,
+            pending_by_account,
+            ..
+        } = self;
+        let ids = pending_by_account.get_mut(&account)?;
+        ids.retain(|id| {
+            challenges
+                .get(id)
+                .is_some_and(|c| !c.validated && c.expires_at > now)
+        });
+        if ids.len() < cap {
+            return None;
+        }
+        let oldest = ids.pop_front()?;
+        challenges.remove(&oldest);
+        Some(oldest)
+    }
+
+    fn forget_pending(&mut self, account: AccountId, id: &Uuid) {
+        if let Some(ids) = self.pending_by_account.get_mut(&account) {
+            ids.retain(|pending| pending != id);
+        }
+    }
 }
 
 /// The in-memory store. Cheap critical sections: no I/O and no crypto under the lock.
@@ -108,9 +150,33 @@ impl Store {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a challenge. Earlier challenges of the account stay valid.
-    pub fn add_challenge(&self, id: Uuid, challenge: Challenge) {
-        self.lock().challenges.insert(id, challenge);
+    /// Adds a challenge. Earlier challenges of the account stay valid, up to
+    /// [`Limits::pending_challenges_per_account`]: beyond it the account's oldest pending
+    /// challenge is evicted and returned. Refused when the store holds
+    /// [`Limits::challenges`] already (unless an eviction made room).
+    pub fn add_challenge(
+        &self,
+        id: Uuid,
+        challenge: Challenge,
+        limits: &Limits,
+        now: i64,
+    ) -> Result<Option<Uuid>, ChallengesFull> {
+        let mut inner = self.lock();
+        let account = challenge.account;
+        let evicted =
+            inner.evict_oldest_pending(account, limits.pending_challenges_per_account, now);
+        if evicted.is_none() && inner.challenges.len() >= limits.challenges {
+            let oldest = inner.challenges.values().map(|c| c.expires_at).min();
+            let retry_after_ms = oldest.map_or(0, |t| t.saturating_sub(now)).max(1000);
+            return Err(ChallengesFull { retry_after_ms });
+        }
+        inner.challenges.insert(id, challenge);
+        inner
+            .pending_by_account
+            .entry(account)
+            .or_default()
+            .push_back(id);
+        Ok(evicted)
     }
 
     /// Unexpired, unvalidated challenges: what the bot must look for.
@@ -138,10 +204,13 @@ impl Store {
     /// Marks a pending challenge validated, keeping it until `keep_until` so the client
     /// has time to collect its token. False if it is unknown, expired or already done.
     pub fn validate_challenge(&self, id: &Uuid, now: i64, keep_until: i64) -> bool {
-        match self.lock().challenges.get_mut(id) {
+        let mut inner = self.lock();
+        match inner.challenges.get_mut(id) {
             Some(c) if !c.validated && c.expires_at > now => {
                 c.validated = true;
                 c.expires_at = keep_until;
+                let account = c.account;
+                inner.forget_pending(account, id);
                 true
             }
             _ => false,
@@ -248,6 +317,15 @@ impl Store {
             }
             keep
         });
+        let Inner {
+            challenges,
+            pending_by_account,
+            ..
+        } = &mut *inner;
+        pending_by_account.retain(|_, ids| {
+            ids.retain(|id| challenges.get(id).is_some_and(|c| !c.validated));
+            !ids.is_empty()
+        });
         inner.tokens.retain(|_, (_, grant)| grant.expires_at > now);
         inner.nonces.retain(|_, forget_at| *forget_at > now);
         swept
@@ -271,11 +349,56 @@ mod tests {
         }
     }
 
+    fn add(store: &Store, id: Uuid, c: Challenge) {
+        let added = store.add_challenge(id, c, &Limits::default(), 0);
+        assert_eq!(added, Ok(None));
+    }
+
+    #[test]
+    fn an_accounts_oldest_pending_challenge_makes_room_for_a_new_one() {
+        let store = Store::new();
+        let limits = Limits {
+            pending_challenges_per_account: 2,
+            challenges: 3,
+            ..Limits::default()
+        };
+        let ids: Vec<Uuid> = (1..=5).map(|n| Uuid::new_v4([n; 16])).collect();
+        assert_eq!(
+            store.add_challenge(ids[0], challenge(1000), &limits, 0),
+            Ok(None)
+        );
+        assert_eq!(
+            store.add_challenge(ids[1], challenge(1000), &limits, 0),
+            Ok(None)
+        );
+        // A validated challenge is no longer pending: it does not count.
+        assert!(store.validate_challenge(&ids[1], 0, 2000));
+        assert_eq!(
+            store.add_challenge(ids[2], challenge(1000), &limits, 0),
+            Ok(None)
+        );
+        assert_eq!(
+            store.add_challenge(ids[3], challenge(1000), &limits, 0),
+            Ok(Some(ids[0]))
+        );
+        assert_eq!(store.complete_challenge(&ids[0], 0), Completion::Missing);
+        let other = Challenge {
+            account: account(8),
+            ..challenge(1000)
+        };
+        assert_eq!(
+            store.add_challenge(ids[4], other, &limits, 10),
+            Err(ChallengesFull {
+                retry_after_ms: 1000
+            })
+        );
+    }
+
     #[test]
     fn challenge_is_consumed_once() {
         let store = Store::new();
         let id = Uuid::new_v4([1; 16]);
-        store.add_challenge(id, challenge(1000));
+        add(&store, id, challenge(1000));
         assert_eq!(store.complete_challenge(&id, 10), Completion::Pending);
         assert!(store.validate_challenge(&id, 10, 2000));
         assert!(!store.has_pending_challenges(10));
@@ -290,7 +413,7 @@ mod tests {
     fn expired_challenge_is_neither_pending_nor_validated() {
         let store = Store::new();
         let id = Uuid::new_v4([2; 16]);
-        store.add_challenge(id, challenge(1000));
+        add(&store, id, challenge(1000));
         assert!(store.pending_challenges(1000).is_empty());
         assert!(!store.validate_challenge(&id, 1000, 5000));
         assert_eq!(store.complete_challenge(&id, 1000), Completion::Missing);
