@@ -23,6 +23,9 @@ pub enum Limit {
     CompleteByIp(IpAddr),
     /// Failed nonce checks from one IP.
     NonceFailureByIp(IpAddr),
+    /// Device handshakes, rotations and sessions from one IP: each signs a certificate
+    /// or creates a record.
+    DeviceByIp(IpAddr),
 }
 
 impl Limit {
@@ -35,6 +38,7 @@ impl Limit {
             }
             Limit::CompleteByIp(ip) => Limit::CompleteByIp(client_of(ip)),
             Limit::NonceFailureByIp(ip) => Limit::NonceFailureByIp(client_of(ip)),
+            Limit::DeviceByIp(ip) => Limit::DeviceByIp(client_of(ip)),
         }
     }
 }
@@ -84,7 +88,7 @@ impl RateLimiter {
     fn capacity(&self, limit: &Limit) -> f64 {
         let n = self.per_minute;
         f64::from(match limit {
-            Limit::ChallengeByIp(_) | Limit::NonceFailureByIp(_) => n,
+            Limit::ChallengeByIp(_) | Limit::NonceFailureByIp(_) | Limit::DeviceByIp(_) => n,
             Limit::ChallengeByAccount(..) => (n / 3).max(1),
             Limit::CompleteByIp(_) => n.saturating_mul(2),
         })

@@ -32,6 +32,9 @@ pub enum ApiError {
     Unavailable(String),
     /// 503 with `Retry-After` seconds: the server holds all it may of something.
     Busy(String, u64),
+    /// 429 without `Retry-After`: a cap that waiting does not lift (the caller must
+    /// free something first, e.g. revoke a device).
+    TooMany(String),
     /// 500: a bug or a failure of ours; details go to the log, not to the client.
     Internal(String),
 }
@@ -47,7 +50,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -59,7 +62,8 @@ impl ApiError {
             | ApiError::Unauthorized(m)
             | ApiError::NotFound(m)
             | ApiError::Unavailable(m)
-            | ApiError::Busy(m, _) => m.clone(),
+            | ApiError::Busy(m, _)
+            | ApiError::TooMany(m) => m.clone(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),
             ApiError::PayloadTooLarge => {
                 format!("request body larger than {MAX_BODY_BYTES} bytes")

@@ -83,6 +83,10 @@ pub struct ChallengesFull {
     pub retry_after_ms: i64,
 }
 
+/// The account has [`Limits::devices_per_account`] active devices already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevicesFull;
+
 /// Records dropped by a sweep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -97,11 +101,52 @@ struct Inner {
     /// hold ids that are no longer pending; they are pruned before counting.
     pending_by_account: HashMap<AccountId, VecDeque<Uuid>>,
     tokens: HashMap<[u8; 16], (TokenHash, TokenGrant)>,
+    /// Each device's session tokens (lookup keys), oldest first, for the per-device cap.
+    sessions_by_device: HashMap<Uuid, VecDeque<[u8; 16]>>,
     devices: HashMap<Uuid, Device>,
+    /// Each account's devices, oldest first: active ones count against the cap, and
+    /// the oldest inactive ones are forgotten once an account holds too many.
+    devices_by_account: HashMap<AccountId, Vec<Uuid>>,
     nonces: HashMap<(Uuid, i64), i64>,
 }
 
 impl Inner {
+    fn is_active(&self, id: &Uuid, now: i64) -> bool {
+        self.devices
+            .get(id)
+            .is_some_and(|d| !d.revoked && d.certificate_expires_at > now)
+    }
+
+    fn active_devices(&self, account: AccountId, now: i64) -> usize {
+        self.devices_by_account.get(&account).map_or(0, |ids| {
+            ids.iter().filter(|id| self.is_active(id, now)).count()
+        })
+    }
+
+    /// Forgets the account's oldest inactive devices (and their sessions) while it
+    /// holds more than `keep` of them.
+    fn forget_inactive_devices(&mut self, account: AccountId, keep: usize, now: i64) {
+        let ids = self
+            .devices_by_account
+            .get(&account)
+            .cloned()
+            .unwrap_or_default();
+        let inactive: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| !self.is_active(id, now))
+            .collect();
+        let excess = inactive.len().saturating_sub(keep);
+        for id in &inactive[..excess] {
+            self.devices.remove(id);
+            for key in self.sessions_by_device.remove(id).unwrap_or_default() {
+                self.tokens.remove(&key);
+            }
+        }
+        if let Some(ids) = self.devices_by_account.get_mut(&account) {
+            ids.retain(|id| !inactive[..excess].contains(id));
+        }
+    }
+
     /// Makes room for one more pending challenge of `account` when it has `cap`
     /// already, by evicting its oldest: the flood of a stranger then costs the owner
     /// nothing but the challenges the stranger asked for.
@@ -261,9 +306,44 @@ impl Store {
         }
     }
 
-    /// Registers a device.
-    pub fn add_device(&self, device: Device) {
-        self.lock().devices.insert(device.id, device);
+    /// Stores a session token of `device`; beyond `cap` live ones the device's oldest
+    /// session ends.
+    pub fn add_session(&self, hash: TokenHash, grant: TokenGrant, device: Uuid, cap: usize) {
+        let mut inner = self.lock();
+        let key = hash.lookup_key();
+        inner.tokens.insert(key, (hash, grant));
+        let sessions = inner.sessions_by_device.entry(device).or_default();
+        sessions.push_back(key);
+        let excess = sessions.len().saturating_sub(cap);
+        let ended: Vec<[u8; 16]> = sessions.drain(..excess).collect();
+        for key in ended {
+            inner.tokens.remove(&key);
+        }
+    }
+
+    /// Active devices of `account`: not revoked, certificate not expired.
+    pub fn active_devices(&self, account: AccountId, now: i64) -> usize {
+        self.lock().active_devices(account, now)
+    }
+
+    /// Registers a device, unless its account has `limits.devices_per_account` active
+    /// devices already.
+    pub fn add_device(&self, device: Device, limits: &Limits, now: i64) -> Result<(), DevicesFull> {
+        let mut inner = self.lock();
+        let account = device.account;
+        if inner.active_devices(account, now) >= limits.devices_per_account {
+            return Err(DevicesFull);
+        }
+        inner
+            .devices_by_account
+            .entry(account)
+            .or_default()
+            .push(device.id);
+        inner.devices.insert(device.id, device);
+        // Revoked and expired devices are kept so their nonces are refused with the
+        // right reason, but only as many as active ones may exist.
+        inner.forget_inactive_devices(account, limits.devices_per_account, now);
+        Ok(())
     }
 
     /// A device, revoked or not.
@@ -327,6 +407,15 @@ impl Store {
             !ids.is_empty()
         });
         inner.tokens.retain(|_, (_, grant)| grant.expires_at > now);
+        let Inner {
+            tokens,
+            sessions_by_device,
+            ..
+        } = &mut *inner;
+        sessions_by_device.retain(|_, keys| {
+            keys.retain(|key| tokens.contains_key(key));
+            !keys.is_empty()
+        });
         inner.nonces.retain(|_, forget_at| *forget_at > now);
         swept
     }
@@ -392,6 +481,66 @@ mod tests {
                 retry_after_ms: 1000
             })
         );
+    }
+
+    fn device(n: u8, revoked: bool) -> Device {
+        let key = crate::keys::DeviceKey::generate().unwrap_or_else(|e| panic!("{e}"));
+        let pem = key.public_pem().unwrap_or_else(|e| panic!("{e}"));
+        Device {
+            id: Uuid::new_v4([n; 16]),
+            account: account(9),
+            key: DevicePublicKey::from_spki_pem(&pem).unwrap_or_else(|e| panic!("{e}")),
+            name: String::new(),
+            platform: String::new(),
+            certificate_expires_at: 1000,
+            revoked,
+        }
+    }
+
+    #[test]
+    fn devices_are_capped_per_account_and_old_inactive_ones_forgotten() {
+        let store = Store::new();
+        let limits = Limits {
+            devices_per_account: 2,
+            ..Limits::default()
+        };
+        let template = device(1, false);
+        let make = |n: u8| Device {
+            id: Uuid::new_v4([n; 16]),
+            ..template.clone()
+        };
+        assert_eq!(store.add_device(make(1), &limits, 0), Ok(()));
+        assert_eq!(store.add_device(make(2), &limits, 0), Ok(()));
+        assert_eq!(store.add_device(make(3), &limits, 0), Err(DevicesFull));
+        assert!(store.revoke_device(&make(1).id, account(9)).is_some());
+        assert_eq!(store.active_devices(account(9), 0), 1);
+        assert_eq!(store.add_device(make(3), &limits, 0), Ok(()));
+        // Certificates expired at 1000: all inactive; two are kept, the oldest goes.
+        assert_eq!(store.add_device(make(4), &limits, 2000), Ok(()));
+        assert!(store.device(&make(1).id).is_none());
+        assert!(store.device(&make(2).id).is_none());
+        assert!(store.device(&make(3).id).is_some());
+    }
+
+    #[test]
+    fn a_devices_oldest_session_ends_beyond_the_cap() {
+        let store = Store::new();
+        let d = device(5, false);
+        store
+            .add_device(d.clone(), &Limits::default(), 0)
+            .unwrap_or_else(|_| panic!("room"));
+        let grant = TokenGrant {
+            account: d.account,
+            expires_at: 500,
+            device: Some(d.id),
+        };
+        let hashes: Vec<TokenHash> = ["a", "b", "c"].iter().map(|t| TokenHash::of(t)).collect();
+        for hash in &hashes {
+            store.add_session(*hash, grant, d.id, 2);
+        }
+        assert_eq!(store.token(&hashes[0], 0), None);
+        assert_eq!(store.token(&hashes[1], 0), Some(grant));
+        assert_eq!(store.token(&hashes[2], 0), Some(grant));
     }
 
     #[test]
