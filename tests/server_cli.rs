@@ -29,6 +29,8 @@ fn help_explains_every_flag() {
         "DASHAUTH_LISTEN",
         "DASHAUTH_GD_URL",
         "per account and address",
+        "--allow-public-emulator",
+        "DASHAUTH_ALLOW_PUBLIC_EMULATOR",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
@@ -167,4 +169,40 @@ fn server_keeps_working_after_its_stderr_is_closed() {
     drop(child.0.stderr.take());
     login(&base, 9101);
     login(&base, 9102); // the bot thread logged the first pass and is still alive
+}
+
+#[test]
+fn emulator_on_a_public_address_is_a_usage_error_unless_allowed() {
+    let mut child = Child(
+        Command::new(BIN)
+            .args(["--listen", "0.0.0.0:0"])
+            .env_remove("DASHAUTH_ALLOW_PUBLIC_EMULATOR")
+            .env_remove("DASHAUTH_GD_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    // A server that starts anyway would never exit: give it a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match child.0.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => panic!("the server did not refuse to start: {other:?}"),
+        }
+    };
+    assert_eq!(status.code(), Some(2));
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(
+        stderr.contains("any account") && stderr.contains("--allow-public-emulator"),
+        "{stderr}"
+    );
+    let (_child, base) = spawn_server(&["--listen", "0.0.0.0:0", "--allow-public-emulator"]);
+    assert!(base.starts_with("http://0.0.0.0:"), "{base}");
 }

@@ -22,8 +22,14 @@ out of the box. With --gd-url it reads the inbox of a real GD bot account.
 Every option can also be set with the environment variable shown; the flag wins.
 
 OPTIONS:
-    --listen ADDR                 Address to listen on [default: 127.0.0.1:8787]
-                                  (DASHAUTH_LISTEN)
+    --listen ADDR                 Address to listen on [default: 127.0.0.1:8787]; with
+                                  the emulator only a loopback address, unless
+                                  --allow-public-emulator (DASHAUTH_LISTEN)
+    --allow-public-emulator       Let the emulator listen on a non-loopback address.
+                                  Its GD accepts any account id with any gjp2, so
+                                  anyone who reaches it gets a token for any account:
+                                  for tests on a trusted network only
+                                  (DASHAUTH_ALLOW_PUBLIC_EMULATOR=1)
     --gd-url URL                  GD database URL, e.g. https://www.boomlings.com/database;
                                   requires --bot-account-id and --bot-gjp2
                                   (DASHAUTH_GD_URL)
@@ -77,7 +83,7 @@ const VALUE_FLAGS: [&str; 14] = [
     "clock-offset-ms",
 ];
 /// Flags that are on or off.
-const SWITCHES: [&str; 1] = ["trust-forwarded-for"];
+const SWITCHES: [&str; 2] = ["trust-forwarded-for", "allow-public-emulator"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 
 enum Command {
@@ -194,6 +200,7 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
         config.rate_limit_per_minute = n;
     }
     config.validate().map_err(|e| e.to_string())?;
+    check_emulator_exposure(&config, parse_switch(values, "allow-public-emulator")?)?;
     let mut notes = Vec::new();
     if config.gd_url.is_some()
         && (values.contains_key("gd-fault-rate") || values.contains_key("gd-latency-ms"))
@@ -201,6 +208,21 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
         notes.push("--gd-fault-rate and --gd-latency-ms only affect the emulator".into());
     }
     Ok((config, notes))
+}
+
+/// Refuses the emulator on a non-loopback address unless the operator insists: its GD
+/// creates any account on first sight, so its tokens prove nothing to the world.
+fn check_emulator_exposure(config: &Config, allowed: bool) -> Result<(), String> {
+    if config.gd_url.is_some() || allowed || config.listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to run the embedded GD emulator on {}: it accepts any account id with \
+         any gjp2, so anyone who can reach it could get a token for any account. Listen on \
+         a loopback address (127.0.0.1, [::1]), use --gd-url for real GD, or pass \
+         --allow-public-emulator if this is a trusted test network",
+        config.listen
+    ))
 }
 
 fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, String> {
@@ -288,6 +310,38 @@ mod tests {
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert_eq!(config.challenge_ttl, Duration::from_secs(7));
         assert_eq!(config.listen.port(), 0);
+    }
+
+    #[test]
+    fn emulator_on_a_public_address_needs_an_explicit_allowance() {
+        let refused = run_config(&["--listen", "0.0.0.0:8787"], &[]);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("--allow-public-emulator")),
+            "{:?}",
+            refused.map(|c| c.listen)
+        );
+        assert!(run_config(&["--listen", "[::ffff:10.0.0.1]:1"], &[]).is_err());
+        for loopback in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            assert!(
+                run_config(&["--listen", loopback], &[]).is_ok(),
+                "{loopback}"
+            );
+        }
+        let allowed = ["--listen", "0.0.0.0:1", "--allow-public-emulator"];
+        assert!(run_config(&allowed, &[]).is_ok());
+        let env = [("DASHAUTH_ALLOW_PUBLIC_EMULATOR", "1")];
+        assert!(run_config(&["--listen", "0.0.0.0:1"], &env).is_ok());
+        let gd = [
+            ("DASHAUTH_GD_URL", "https://gd.example/database"),
+            ("DASHAUTH_BOT_ACCOUNT_ID", "123"),
+            ("DASHAUTH_BOT_GJP2", "abc"),
+        ];
+        assert!(
+            run_config(&["--listen", "0.0.0.0:1"], &gd).is_ok(),
+            "real GD"
+        );
     }
 
     #[test]
