@@ -278,3 +278,35 @@ fn challenges_beyond_the_global_cap_are_503_with_retry_after() {
         "{reply:?}"
     );
 }
+
+/// `request_challenge` as the client at `forwarded_for` (the server trusts the header).
+fn challenge_as(server: &dashauth::server::ServerHandle, account: u32, ip: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = agent
+        .get(format!("{}/request_challenge/{account}", server.base_url()))
+        .header("X-Forwarded-For", ip)
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+    reply["data"]["id"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_strangers_flood_evicts_its_own_challenges_before_the_owners() {
+    let server = start_server(|c| {
+        c.limits.pending_challenges_per_account = 3;
+        c.trust_forwarded_for = true;
+    });
+    let api = Api::new(&server);
+    let owner = challenge_as(&server, 4301, "10.0.0.2");
+    let flood: Vec<String> = (0..6)
+        .map(|_| challenge_as(&server, 4301, "10.0.0.1"))
+        .collect();
+    api.complete(&owner, 0).expect(401);
+    api.complete(&flood[0], 0).expect(404);
+    api.complete(&flood[5], 0).expect(401);
+}

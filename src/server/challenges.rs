@@ -3,16 +3,18 @@
 
 use super::app::App;
 use super::log::log_event;
+use super::rate_limit::client_of;
 use super::reply::ApiError;
 use super::store::{Challenge, Completion, TokenGrant};
 use super::tokens::{self, TokenHash};
 use crate::protocol::{AccountId, ChallengeData, Uuid};
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Creates a challenge for `account` and tells the bot there is something to look for.
-/// 503 when the server holds all the challenges it may.
-pub fn issue(app: &App, account: AccountId) -> Result<ChallengeData, ApiError> {
+/// Creates a challenge for `account`, asked for by `client`, and tells the bot there is
+/// something to look for. 503 when the server holds all the challenges it may.
+pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeData, ApiError> {
     let id = tokens::new_uuid();
     let code = tokens::new_challenge();
     let now = app.now_ms();
@@ -21,6 +23,7 @@ pub fn issue(app: &App, account: AccountId) -> Result<ChallengeData, ApiError> {
         code: code.clone(),
         expires_at: now.saturating_add(millis(app.config.challenge_ttl)),
         validated: false,
+        requested_by: client_of(client),
     };
     let limits = &app.config.limits;
     let evicted = app

@@ -64,7 +64,7 @@ async fn request_challenge(
     let ip = app.client_ip(peer, &headers);
     app.rate_limit(Limit::ChallengeByIp(ip))?;
     app.rate_limit(Limit::ChallengeByAccount(account, ip))?;
-    ok(challenges::issue(&app, account)?)
+    ok(challenges::issue(&app, account, ip)?)
 }
 
 #[derive(Debug, Deserialize)]

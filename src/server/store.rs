@@ -9,6 +9,7 @@ use super::tokens::TokenHash;
 use crate::keys::DevicePublicKey;
 use crate::protocol::{AccountId, Uuid};
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A challenge handed out by `request_challenge`.
@@ -22,6 +23,8 @@ pub struct Challenge {
     pub expires_at: i64,
     /// A matching message was seen.
     pub validated: bool,
+    /// The client (IPv4 address or IPv6 /64) that asked for it.
+    pub requested_by: IpAddr,
 }
 
 /// A challenge the bot is looking for.
@@ -147,16 +150,17 @@ impl Inner {
         }
     }
 
-    /// Makes room for one more pending challenge of `account` when it has `cap`
-    /// already, by evicting its oldest: the flood of a stranger then costs the owner
-    /// nothing but the challenges the stranger asked for.
-    fn evict_oldest_pending(&mut self, account: AccountId, cap: usize, now: i64) -> Option<Uuid> {
+    /// Makes room for `new` when its account has `cap` pending challenges already, by
+    /// evicting the oldest one the same client asked for, else the account's oldest: a
+    /// stranger flooding an account then mostly evicts their own challenges, and the
+    /// owner can always get a fresh one.
+    fn evict_oldest_pending(&mut self, new: &Challenge, cap: usize, now: i64) -> Option<Uuid> {
         let Inner {
             challenges,
             pending_by_account,
             ..
         } = self;
-        let ids = pending_by_account.get_mut(&account)?;
+        let ids = pending_by_account.get_mut(&new.account)?;
         ids.retain(|id| {
             challenges
                 .get(id)
@@ -165,7 +169,12 @@ impl Inner {
         if ids.len() < cap {
             return None;
         }
-        let oldest = ids.pop_front()?;
+        let same_client = ids.iter().position(|id| {
+            challenges
+                .get(id)
+                .is_some_and(|c| c.requested_by == new.requested_by)
+        });
+        let oldest = ids.remove(same_client.unwrap_or(0))?;
         challenges.remove(&oldest);
         Some(oldest)
     }
@@ -208,8 +217,8 @@ impl Store {
     ) -> Result<Option<Uuid>, ChallengesFull> {
         let mut inner = self.lock();
         let account = challenge.account;
-        let evicted =
-            inner.evict_oldest_pending(account, limits.pending_challenges_per_account, now);
+        let cap = limits.pending_challenges_per_account;
+        let evicted = inner.evict_oldest_pending(&challenge, cap, now);
         if evicted.is_none() && inner.challenges.len() >= limits.challenges {
             let oldest = inner.challenges.values().map(|c| c.expires_at).min();
             let retry_after_ms = oldest.map_or(0, |t| t.saturating_sub(now)).max(1000);
@@ -435,6 +444,7 @@ mod tests {
             code: "c".repeat(16),
             expires_at,
             validated: false,
+            requested_by: IpAddr::from([192, 0, 2, 1]),
         }
     }
 
@@ -471,6 +481,26 @@ mod tests {
             Ok(Some(ids[0]))
         );
         assert_eq!(store.complete_challenge(&ids[0], 0), Completion::Missing);
+        // Another client's challenge goes only when the newcomer has none of its own.
+        let stranger = |n: u8| {
+            let mut c = challenge(1000);
+            c.requested_by = IpAddr::from([198, 51, 100, n]);
+            c
+        };
+        let flood: Vec<Uuid> = (10..13).map(|n| Uuid::new_v4([n; 16])).collect();
+        assert_eq!(
+            store.add_challenge(flood[0], stranger(1), &limits, 0),
+            Ok(Some(ids[2]))
+        );
+        assert_eq!(
+            store.add_challenge(flood[1], stranger(1), &limits, 0),
+            Ok(Some(flood[0]))
+        );
+        assert_eq!(
+            store.add_challenge(flood[2], stranger(1), &limits, 0),
+            Ok(Some(flood[1])),
+            "the stranger evicts its own, the owner's ids[3] stays"
+        );
         let other = Challenge {
             account: account(8),
             ..challenge(1000)
