@@ -345,12 +345,17 @@ impl PageInfo {
 pub struct MessagePage {
     /// The messages, newest first.
     pub messages: Vec<Message>,
+    /// Ids of listed messages that could not be parsed (a subject that is not base64 or
+    /// not UTF-8, a bad number): anyone can send such a message, so one of them must not
+    /// make the rest of the page unreadable. Entries without a readable id are skipped.
+    pub unparsed_ids: Vec<u64>,
     /// The footer; all zero for an empty box.
     pub page: PageInfo,
 }
 
 /// Parses a `getGJMessages20.php` answer (already through [`check_response`]); `-2` is an
-/// empty box.
+/// empty box. Messages are parsed one by one (see [`MessagePage::unparsed_ids`]); only a
+/// listing without a valid footer is malformed as a whole.
 pub fn parse_message_page(text: &str) -> Result<MessagePage, GdError> {
     let text = text.trim();
     if text == "-2" {
@@ -359,13 +364,26 @@ pub fn parse_message_page(text: &str) -> Result<MessagePage, GdError> {
     let (list, footer) = text
         .rsplit_once('#')
         .ok_or_else(|| GdError::Malformed("listing without a #total:offset:size footer".into()))?;
-    let page = parse_footer(footer)?;
-    let messages = list
-        .split('|')
-        .filter(|m| !m.is_empty())
-        .map(parse_message)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(MessagePage { messages, page })
+    let mut page = MessagePage {
+        page: parse_footer(footer)?,
+        ..MessagePage::default()
+    };
+    for entry in list.split('|').filter(|m| !m.is_empty()) {
+        match parse_message(entry) {
+            Ok(message) => page.messages.push(message),
+            Err(_) => page.unparsed_ids.extend(message_id(entry)),
+        }
+    }
+    Ok(page)
+}
+
+/// The id (key 1) of a message object that may be malformed otherwise.
+fn message_id(text: &str) -> Option<u64> {
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    parts
+        .chunks_exact(2)
+        .find(|kv| kv[0] == "1")
+        .and_then(|kv| kv[1].parse().ok())
 }
 
 fn parse_footer(footer: &str) -> Result<PageInfo, GdError> {
@@ -387,8 +405,14 @@ pub fn parse_message(text: &str) -> Result<Message, GdError> {
     }
     let mut m = Message::default();
     let mut has_id = false;
+    let mut seen = std::collections::HashSet::new();
     for kv in parts.chunks_exact(2) {
         let (key, value) = (kv[0], kv[1]);
+        // GD never repeats a key; a repeat means some text smuggled one in, and the
+        // later value (a sender id, say) must not override the real one.
+        if !seen.insert(key) {
+            return Err(GdError::Malformed(format!("key {key} appears twice")));
+        }
         let num = |v: &str| {
             v.parse::<u64>()
                 .map_err(|_| GdError::Malformed(format!("key {key}: {v:?} is not a number")))
@@ -419,39 +443,86 @@ fn to_u32(v: u64) -> Result<u32, GdError> {
     u32::try_from(v).map_err(|_| GdError::Malformed(format!("{v} is out of range")))
 }
 
+/// One message as GD serves it: the subject and body are the text the sender uploaded,
+/// served back verbatim, since GD stores what it was sent without decoding it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawMessage {
+    /// Key 1.
+    pub id: u64,
+    /// Key 2: the other account (the sender, in an inbox).
+    pub account_id: u32,
+    /// Key 3: the other player's user id.
+    pub user_id: u32,
+    /// Key 4, as uploaded (base64 when the sender followed the format).
+    pub subject: String,
+    /// Key 5, as uploaded; only in `downloadGJMessage20.php` answers.
+    pub body: Option<String>,
+    /// Key 6.
+    pub username: String,
+    /// Key 7.
+    pub age: String,
+    /// Key 8.
+    pub read: bool,
+    /// Key 9.
+    pub sent: bool,
+}
+
+impl Message {
+    /// The message as it goes over the wire, subject and body encoded.
+    pub fn to_raw(&self) -> RawMessage {
+        RawMessage {
+            id: self.id,
+            account_id: self.account_id,
+            user_id: self.user_id,
+            subject: encode_subject(&self.subject),
+            body: self.body.as_deref().map(encode_body),
+            username: self.username.clone(),
+            age: self.age.clone(),
+            read: self.read,
+            sent: self.sent,
+        }
+    }
+}
+
+/// Removes the characters that separate keys, messages and the footer, as GD does with
+/// what it is sent, so that stored text can never add keys to a listing.
+pub fn strip_separators(text: &str) -> String {
+    text.chars().filter(|c| !":|#~".contains(*c)).collect()
+}
+
 /// Formats one message object as GD does (the emulator's side of [`parse_message`]).
-pub fn format_message(m: &Message) -> String {
+pub fn format_message(m: &RawMessage) -> String {
     let mut out = format!(
         "6:{}:3:{}:2:{}:1:{}:4:{}:8:{}:9:{}:7:{}",
         m.username,
         m.user_id,
         m.account_id,
         m.id,
-        encode_subject(&m.subject),
+        m.subject,
         u8::from(m.read),
         u8::from(m.sent),
         m.age
     );
     if let Some(body) = &m.body {
         out.push_str(":5:");
-        out.push_str(&encode_body(body));
+        out.push_str(body);
     }
     out
 }
 
 /// Formats a listing page as GD does (the emulator's side of [`parse_message_page`]);
 /// an empty page is `-2`.
-pub fn format_message_page(page: &MessagePage) -> String {
-    if page.messages.is_empty() {
+pub fn format_message_page(messages: &[RawMessage], page: PageInfo) -> String {
+    if messages.is_empty() {
         return "-2".to_string();
     }
-    let list: Vec<String> = page.messages.iter().map(format_message).collect();
+    let list: Vec<String> = messages.iter().map(format_message).collect();
     format!(
         "{}#{}:{}:{}",
         list.join("|"),
-        page.page.total,
-        page.page.offset,
-        page.page.page_size
+        page.total,
+        page.offset,
+        page.page_size
     )
 }
 
@@ -521,31 +592,55 @@ mod tests {
     #[test]
     fn garbage_listing_is_malformed() {
         assert!(parse_message_page("hello world").is_err());
-        assert!(parse_message_page("1:x#1:0:50").is_err());
-        assert!(parse_message_page("1:5:4:!!!#1:0:50").is_err());
+        assert!(parse_message_page("1:5:4:YQ#1:0").is_err());
+        assert!(parse_message_page("1:5:4:YQ#x:y").is_err());
         assert_eq!(parse_message_page("-2"), Ok(MessagePage::default()));
     }
 
     #[test]
+    fn one_bad_message_leaves_the_rest_of_the_page_readable() {
+        let good = "6:P:3:9:2:42:1:8:4:YXV0aC1hYmM=:8:0:9:0:7:1 second";
+        let text = format!("1:5:2:42:4:!!!|{good}|1:6:4:_w|1:x:4:YQ|2:3#4:0:50");
+        let page = parse_message_page(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.messages.len(), 1);
+        assert_eq!(page.messages[0].subject, "auth-abc");
+        assert_eq!(
+            page.unparsed_ids,
+            vec![5, 6],
+            "entries without an id are skipped"
+        );
+    }
+
+    #[test]
+    fn repeated_keys_are_malformed() {
+        assert!(parse_message("1:5:2:42:4:YQ:2:7").is_err());
+        assert_eq!(strip_separators("a:2:7|b#c~d"), "a27bcd");
+    }
+
+    #[test]
     fn formatted_page_parses_back() {
-        let page = MessagePage {
-            messages: vec![Message {
-                id: 7,
-                account_id: 42,
-                user_id: 9,
-                subject: "auth-abc".into(),
-                body: None,
-                username: "Player".into(),
-                age: "1 second".into(),
-                read: false,
-                sent: false,
-            }],
-            page: PageInfo {
-                total: 1,
-                offset: 0,
-                page_size: 50,
-            },
+        let message = Message {
+            id: 7,
+            account_id: 42,
+            user_id: 9,
+            subject: "auth-abc".into(),
+            body: None,
+            username: "Player".into(),
+            age: "1 second".into(),
+            read: false,
+            sent: false,
         };
-        assert_eq!(parse_message_page(&format_message_page(&page)), Ok(page));
+        let info = PageInfo {
+            total: 1,
+            offset: 0,
+            page_size: 50,
+        };
+        let text = format_message_page(&[message.to_raw()], info);
+        let page = MessagePage {
+            messages: vec![message],
+            unparsed_ids: Vec::new(),
+            page: info,
+        };
+        assert_eq!(parse_message_page(&text), Ok(page));
     }
 }

@@ -3,7 +3,8 @@
 
 mod server_support;
 
-use dashauth::gd::endpoint;
+use dashauth::gd::{self, endpoint};
+use dashauth::http::Http;
 use dashauth::protocol::challenge_subject;
 use dashauth::server::{Config, EMULATOR_BOT_GJP2, ServerHandle};
 use server_support::{Api, Player, eventually, login, start_server, wait_for_token};
@@ -15,6 +16,56 @@ fn inbox_of_bot(server: &ServerHandle) -> usize {
         .get_messages(server.bot_account_id(), EMULATOR_BOT_GJP2, 0, false)
         .map(|page| page.messages.len())
         .unwrap_or(usize::MAX)
+}
+
+/// A raw GD request to the server's emulator; the answer's body.
+fn gd_post(server: &ServerHandle, endpoint: &str, fields: &[(&str, &str)]) -> String {
+    let url = format!("{}/{endpoint}", server.gd_url());
+    Http::new(Duration::from_secs(5))
+        .post_form(&url, &gd::form_encode(fields))
+        .unwrap_or_else(|e| panic!("{endpoint}: {e}"))
+        .body
+}
+
+/// The bot's inbox as GD lists it, unparsed.
+fn raw_inbox_of_bot(server: &ServerHandle) -> String {
+    let bot = server.bot_account_id().to_string();
+    let fields = [
+        ("accountID", bot.as_str()),
+        ("gjp2", EMULATOR_BOT_GJP2),
+        ("secret", gd::SECRET),
+        ("page", "0"),
+    ];
+    gd_post(server, endpoint::GET_MESSAGES, &fields)
+}
+
+#[test]
+fn undecodable_subjects_do_not_stop_logins_and_are_deleted() {
+    let server = start_server(|_| {});
+    let bot = server.bot_account_id().to_string();
+    // `_w` is base64 of a byte that is not UTF-8; `!!` is not base64 at all. Anyone
+    // can send the bot such a message.
+    for subject in ["_w", "!!"] {
+        let fields = [
+            ("accountID", "6801"),
+            ("gjp2", "6801680168016801680168016801680168016801"),
+            ("toAccountID", bot.as_str()),
+            ("subject", subject),
+            ("body", "x"),
+            ("secret", gd::SECRET),
+        ];
+        assert_eq!(gd_post(&server, endpoint::UPLOAD_MESSAGE, &fields), "1");
+    }
+    assert!(
+        raw_inbox_of_bot(&server).contains(":4:!!:"),
+        "served verbatim"
+    );
+    let api = Api::new(&server);
+    login(&api, &server, &Player::new(&server, 6802));
+    eventually("the bot to delete the bad messages", || {
+        raw_inbox_of_bot(&server) == "-2"
+    });
+    login(&api, &server, &Player::new(&server, 6803));
 }
 
 #[test]

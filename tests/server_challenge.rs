@@ -75,6 +75,18 @@ fn challenge_follows_the_protocol_shape() {
 }
 
 #[test]
+fn challenge_subject_fits_gd_subject_limit() {
+    let server = start_server(|_| {});
+    let challenge = Api::new(&server).challenge(4003).1;
+    let subject = protocol::challenge_subject(&challenge);
+    assert!(
+        subject.chars().count() <= gd::MAX_SUBJECT_CHARS,
+        "{subject:?} is longer than GD's {} characters",
+        gd::MAX_SUBJECT_CHARS
+    );
+}
+
+#[test]
 fn invalid_account_ids_are_400() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
@@ -234,4 +246,67 @@ fn token_expires_after_its_ttl() {
     let token = login(&api, &server, &Player::new(&server, 4012));
     std::thread::sleep(Duration::from_millis(700));
     api.get("whoami", Some(&bearer(&token))).expect(401);
+}
+
+#[test]
+fn a_flood_of_challenges_evicts_the_oldest_and_never_locks_the_owner_out() {
+    let server = start_server(|c| c.limits.pending_challenges_per_account = 3);
+    let api = Api::new(&server);
+    let player = Player::new(&server, 4101);
+    let (first, _) = api.challenge(player.account_id);
+    let flood: Vec<String> = (0..3).map(|_| api.challenge(player.account_id).0).collect();
+    api.complete(&first, 0).expect(404);
+    for id in &flood {
+        api.complete(id, 0).expect(401);
+    }
+    let token = login(&api, &server, &player);
+    api.get("whoami", Some(&bearer(&token))).expect(200);
+}
+
+#[test]
+fn challenges_beyond_the_global_cap_are_503_with_retry_after() {
+    let server = start_server(|c| c.limits.challenges = 3);
+    let api = Api::new(&server);
+    for account in 4201..4204 {
+        api.challenge(account);
+    }
+    let reply = api.get("request_challenge/4204", None).expect(503);
+    assert!(!reply.message.is_empty());
+    let ttl = 300;
+    assert!(
+        reply.retry_after.is_some_and(|s| (1..=ttl).contains(&s)),
+        "{reply:?}"
+    );
+}
+
+/// `request_challenge` as the client at `forwarded_for` (the server trusts the header).
+fn challenge_as(server: &dashauth::server::ServerHandle, account: u32, ip: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = agent
+        .get(format!("{}/request_challenge/{account}", server.base_url()))
+        .header("X-Forwarded-For", ip)
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+    reply["data"]["id"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_strangers_flood_evicts_its_own_challenges_before_the_owners() {
+    let server = start_server(|c| {
+        c.limits.pending_challenges_per_account = 3;
+        c.trust_forwarded_for = true;
+    });
+    let api = Api::new(&server);
+    let owner = challenge_as(&server, 4301, "10.0.0.2");
+    let flood: Vec<String> = (0..6)
+        .map(|_| challenge_as(&server, 4301, "10.0.0.1"))
+        .collect();
+    api.complete(&owner, 0).expect(401);
+    api.complete(&flood[0], 0).expect(404);
+    api.complete(&flood[5], 0).expect(401);
 }

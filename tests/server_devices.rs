@@ -416,3 +416,70 @@ fn ca_persists_in_the_data_dir() {
     drop(second);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn handshake_beyond_the_active_device_cap_is_429_until_one_is_revoked() {
+    let server = start_server(|c| c.limits.devices_per_account = 2);
+    let api = Api::new(&server);
+    let first = register(&api, &server, 5101);
+    let auth = bearer(&first.token);
+    let handshake = || {
+        api.post(
+            "client/auth/handshake",
+            Some(&auth),
+            Some(&handshake_body(&device_key())),
+        )
+    };
+    handshake().expect(200);
+    let refused = handshake().expect(429);
+    assert!(refused.message.contains("revoke"), "{}", refused.message);
+    assert_eq!(refused.retry_after, None, "waiting does not help");
+    api.delete(&format!("client/devices/{}", first.device), Some(&auth))
+        .expect(200);
+    handshake().expect(200);
+}
+
+#[test]
+fn a_new_session_beyond_the_cap_ends_the_devices_oldest() {
+    let server = start_server(|c| c.limits.sessions_per_device = 2);
+    let api = Api::new(&server);
+    let device = register(&api, &server, 5102);
+    let base = now_ms();
+    let sessions: Vec<String> = (0..3)
+        .map(|n| {
+            api.post(
+                "client/auth/session",
+                Some(&nonce(&device.device, &device.key, base - n)),
+                None,
+            )
+            .expect(200)
+            .field("session_token")
+        })
+        .collect();
+    api.get("whoami", Some(&bearer(&sessions[0]))).expect(401);
+    for session in &sessions[1..] {
+        api.get("whoami", Some(&bearer(session))).expect(200);
+    }
+}
+
+#[test]
+fn device_routes_are_rate_limited_per_ip() {
+    let server = start_server(|c| c.rate_limit_per_minute = 3);
+    let api = Api::new(&server);
+    let device = register(&api, &server, 5103); // one handshake
+    let base = now_ms();
+    for n in 0..2 {
+        let auth = nonce(&device.device, &device.key, base - n);
+        api.post("client/auth/session", Some(&auth), None)
+            .expect(200);
+    }
+    let auth = nonce(&device.device, &device.key, base - 2);
+    let reply = api
+        .post("client/auth/session", Some(&auth), None)
+        .expect(429);
+    assert!(reply.retry_after.is_some(), "{reply:?}");
+    let rotate = json!({ "public_key": device_key().public_pem().unwrap_or_default() });
+    let auth = nonce(&device.device, &device.key, base - 3);
+    api.post("client/auth/rotate", Some(&auth), Some(&rotate))
+        .expect(429);
+}

@@ -204,3 +204,64 @@ fn injected_faults_cover_every_kind() {
     assert_eq!(kinds.len(), 4, "{kinds:?}");
     assert_eq!(server.metrics().emulator_faults, 60);
 }
+
+#[test]
+fn subjects_are_served_back_verbatim_even_when_they_do_not_decode() {
+    let server = start_server(|_| {});
+    let (alice, bob) = (Player::new(&server, 7501), Player::new(&server, 7502));
+    bob.create_gd_account();
+    let upload = |subject: &str| {
+        let fields = [
+            ("accountID", "7501"),
+            ("gjp2", alice.gjp2.as_str()),
+            ("toAccountID", "7502"),
+            ("subject", subject),
+            ("body", "not:base64"),
+            ("secret", gd::SECRET),
+        ];
+        post(&server, endpoint::UPLOAD_MESSAGE, &fields).body
+    };
+    assert_eq!(upload("_w"), "1");
+    assert_eq!(upload("a:G|k"), "1", "separators are stripped, as GD does");
+    let text = listing(&server, &bob, "0", false);
+    assert!(
+        text.contains(":4:aGk:") && text.contains(":4:_w:"),
+        "{text}"
+    );
+    let page = gd::parse_message_page(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.unparsed_ids.len(), 1, "{page:?}");
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.messages[0].subject, "hi");
+}
+
+#[test]
+fn emulator_caps_messages_per_box_and_accounts() {
+    let server = start_server(|c| {
+        c.limits.emulator_messages_per_account = 3;
+        c.limits.emulator_accounts = 4; // the bot and three players
+    });
+    let (alice, bob) = (Player::new(&server, 7601), Player::new(&server, 7602));
+    bob.create_gd_account();
+    for n in 0..5 {
+        alice
+            .send(bob.account_id, &format!("m{n}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let subjects = |player: &Player, sent: bool| -> Vec<String> {
+        let page = player
+            .gd()
+            .get_messages(player.account_id, &player.gjp2, 0, sent)
+            .unwrap_or_else(|e| panic!("{e}"));
+        page.messages.into_iter().map(|m| m.subject).collect()
+    };
+    assert_eq!(subjects(&bob, false), ["m4", "m3", "m2"], "oldest dropped");
+    assert_eq!(subjects(&alice, true), ["m4", "m3", "m2"]);
+    Player::new(&server, 7603).create_gd_account();
+    let refused = Player::new(&server, 7604);
+    assert_eq!(
+        refused.gd().get_messages(7604, &refused.gjp2, 0, false),
+        Err(GdError::Rejected),
+        "no room for a fifth account"
+    );
+    assert_eq!(subjects(&bob, false).len(), 3, "known accounts still work");
+}

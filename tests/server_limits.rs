@@ -179,6 +179,68 @@ fn forwarded_for_is_the_client_ip_only_when_trusted() {
 }
 
 #[test]
+fn strangers_cannot_use_up_an_accounts_challenge_limit() {
+    let server = start_server(|c| {
+        c.rate_limit_per_minute = 6; // two per account and address
+        c.trust_forwarded_for = true;
+    });
+    let victim = 8801;
+    assert_eq!(challenge_from(&server, victim, Some("10.0.0.1")), 200);
+    assert_eq!(challenge_from(&server, victim, Some("10.0.0.1")), 200);
+    assert_eq!(challenge_from(&server, victim, Some("10.0.0.1")), 429);
+    assert_eq!(
+        challenge_from(&server, victim, Some("10.0.0.2")),
+        200,
+        "the owner, elsewhere"
+    );
+}
+
+#[test]
+fn ipv6_clients_are_limited_by_their_64() {
+    let server = start_server(|c| {
+        c.rate_limit_per_minute = 3;
+        c.trust_forwarded_for = true;
+    });
+    for (account, ip) in [
+        (8901, "2001:db8:1:2::1"),
+        (8902, "2001:db8:1:2::2"),
+        (8903, "2001:db8:1:2:ffff::3"),
+    ] {
+        assert_eq!(challenge_from(&server, account, Some(ip)), 200, "{ip}");
+    }
+    assert_eq!(
+        challenge_from(&server, 8904, Some("2001:db8:1:2::4")),
+        429,
+        "same /64"
+    );
+    assert_eq!(
+        challenge_from(&server, 8905, Some("2001:db8:1:3::1")),
+        200,
+        "next /64"
+    );
+}
+
+#[test]
+fn forwarded_for_entries_with_a_port_are_the_client_ip() {
+    let server = start_server(|c| {
+        c.rate_limit_per_minute = 3;
+        c.trust_forwarded_for = true;
+    });
+    for (account, ip) in [(8701, "10.0.0.1:5678"), (8702, "10.0.0.1:5679")] {
+        assert_eq!(challenge_from(&server, account, Some(ip)), 200);
+    }
+    assert_eq!(challenge_from(&server, 8703, Some("10.0.0.1")), 200);
+    assert_eq!(
+        challenge_from(&server, 8704, Some("10.0.0.1:1")),
+        429,
+        "same client"
+    );
+    for (account, ip) in [(8705, "10.0.0.2:5678"), (8706, "[2001:db8::1]:443")] {
+        assert_eq!(challenge_from(&server, account, Some(ip)), 200, "{ip}");
+    }
+}
+
+#[test]
 fn long_poll_ends_promptly_at_shutdown_and_the_port_closes() {
     let server = start_server(|_| {});
     let addr = server.addr();

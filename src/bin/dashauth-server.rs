@@ -22,8 +22,14 @@ out of the box. With --gd-url it reads the inbox of a real GD bot account.
 Every option can also be set with the environment variable shown; the flag wins.
 
 OPTIONS:
-    --listen ADDR                 Address to listen on [default: 127.0.0.1:8787]
-                                  (DASHAUTH_LISTEN)
+    --listen ADDR                 Address to listen on [default: 127.0.0.1:8787]; with
+                                  the emulator only a loopback address, unless
+                                  --allow-public-emulator (DASHAUTH_LISTEN)
+    --allow-public-emulator       Let the emulator listen on a non-loopback address.
+                                  Its GD accepts any account id with any gjp2, so
+                                  anyone who reaches it gets a token for any account:
+                                  for tests on a trusted network only
+                                  (DASHAUTH_ALLOW_PUBLIC_EMULATOR=1)
     --gd-url URL                  GD database URL, e.g. https://www.boomlings.com/database;
                                   requires --bot-account-id and --bot-gjp2
                                   (DASHAUTH_GD_URL)
@@ -41,9 +47,10 @@ OPTIONS:
                                   (DASHAUTH_SESSION_TTL_S)
     --complete-wait-ms N          Default long-poll wait of challenge_complete, at most
                                   10000 [default: 5000] (DASHAUTH_COMPLETE_WAIT_MS)
-    --rate-limit-per-minute N     Requests per minute per IP (a third per account);
-                                  0 turns limits off [default: 30 with GD, 0 with the
-                                  emulator] (DASHAUTH_RATE_LIMIT_PER_MINUTE)
+    --rate-limit-per-minute N     Requests per minute per IP (an IPv6 /64), a third of
+                                  it per account and address; 0 turns limits off
+                                  [default: 30 with GD, 0 with the emulator]
+                                  (DASHAUTH_RATE_LIMIT_PER_MINUTE)
     --trust-forwarded-for         Take the client IP from X-Forwarded-For; only behind
                                   a reverse proxy you run (DASHAUTH_TRUST_FORWARDED_FOR=1)
     --data-dir PATH               Where the CA key and certificate persist [default:
@@ -76,7 +83,7 @@ const VALUE_FLAGS: [&str; 14] = [
     "clock-offset-ms",
 ];
 /// Flags that are on or off.
-const SWITCHES: [&str; 1] = ["trust-forwarded-for"];
+const SWITCHES: [&str; 2] = ["trust-forwarded-for", "allow-public-emulator"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 
 enum Command {
@@ -193,6 +200,7 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
         config.rate_limit_per_minute = n;
     }
     config.validate().map_err(|e| e.to_string())?;
+    check_emulator_exposure(&config, parse_switch(values, "allow-public-emulator")?)?;
     let mut notes = Vec::new();
     if config.gd_url.is_some()
         && (values.contains_key("gd-fault-rate") || values.contains_key("gd-latency-ms"))
@@ -200,6 +208,21 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
         notes.push("--gd-fault-rate and --gd-latency-ms only affect the emulator".into());
     }
     Ok((config, notes))
+}
+
+/// Refuses the emulator on a non-loopback address unless the operator insists: its GD
+/// creates any account on first sight, so its tokens prove nothing to the world.
+fn check_emulator_exposure(config: &Config, allowed: bool) -> Result<(), String> {
+    if config.gd_url.is_some() || allowed || config.listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to run the embedded GD emulator on {}: it accepts any account id with \
+         any gjp2, so anyone who can reach it could get a token for any account. Listen on \
+         a loopback address (127.0.0.1, [::1]), use --gd-url for real GD, or pass \
+         --allow-public-emulator if this is a trusted test network",
+        config.listen
+    ))
 }
 
 fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, String> {
@@ -290,9 +313,43 @@ mod tests {
     }
 
     #[test]
+    fn emulator_on_a_public_address_needs_an_explicit_allowance() {
+        let refused = run_config(&["--listen", "0.0.0.0:8787"], &[]);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("--allow-public-emulator")),
+            "{:?}",
+            refused.map(|c| c.listen)
+        );
+        assert!(run_config(&["--listen", "[::ffff:10.0.0.1]:1"], &[]).is_err());
+        for loopback in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            assert!(
+                run_config(&["--listen", loopback], &[]).is_ok(),
+                "{loopback}"
+            );
+        }
+        let allowed = ["--listen", "0.0.0.0:1", "--allow-public-emulator"];
+        assert!(run_config(&allowed, &[]).is_ok());
+        let env = [("DASHAUTH_ALLOW_PUBLIC_EMULATOR", "1")];
+        assert!(run_config(&["--listen", "0.0.0.0:1"], &env).is_ok());
+        let gd = [
+            ("DASHAUTH_GD_URL", "https://gd.example/database"),
+            ("DASHAUTH_BOT_ACCOUNT_ID", "123"),
+            ("DASHAUTH_BOT_GJP2", "abc"),
+        ];
+        assert!(
+            run_config(&["--listen", "0.0.0.0:1"], &gd).is_ok(),
+            "real GD"
+        );
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         assert!(run_config(&["--poll-interval-ms", "soon"], &[]).is_err());
         assert!(run_config(&["--gd-fault-rate", "2"], &[]).is_err());
+        assert!(run_config(&["--token-ttl-s", "18446744073709551615"], &[]).is_err());
+        assert!(run_config(&["--poll-interval-ms", "3600001"], &[]).is_err());
         assert!(run_config(&["--frobnicate"], &[]).is_err());
         assert!(run_config(&["--listen"], &[]).is_err());
         assert!(run_config(&["--trust-forwarded-for=maybe"], &[]).is_err());

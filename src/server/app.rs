@@ -87,7 +87,7 @@ impl App {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .next_back()
-            .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+            .and_then(parse_forwarded_ip)
             .unwrap_or(peer.ip())
     }
 
@@ -105,5 +105,40 @@ impl App {
         self.metrics.rate_limited();
         log_event!("rate limited: {limit:?}, retry after {retry_after_s} s");
         ApiError::RateLimited(retry_after_s)
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`), as some proxies write it.
+fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .or_else(|_| {
+            let bracketed = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']'));
+            bracketed.unwrap_or(entry).parse::<IpAddr>()
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_forwarded_ip;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn forwarded_entries_may_carry_a_port() {
+        assert_eq!(parse_forwarded_ip(" 1.2.3.4 "), ip("1.2.3.4"));
+        assert_eq!(parse_forwarded_ip("1.2.3.4:5678"), ip("1.2.3.4"));
+        assert_eq!(parse_forwarded_ip("2001:db8::1"), ip("2001:db8::1"));
+        assert_eq!(parse_forwarded_ip("[2001:db8::1]:443"), ip("2001:db8::1"));
+        assert_eq!(parse_forwarded_ip("[2001:db8::1]"), ip("2001:db8::1"));
+        assert_eq!(parse_forwarded_ip("unknown"), None);
+        assert_eq!(parse_forwarded_ip("1.2.3.4:port"), None);
     }
 }

@@ -122,7 +122,7 @@ impl Schedule {
     /// last one.
     fn earliest(&self, now: Instant) -> Instant {
         match self.last_fetch {
-            Some(last) => (last + self.backoff.unwrap_or(self.interval)).max(now),
+            Some(last) => after(last, self.backoff.unwrap_or(self.interval)).max(now),
             None => now,
         }
     }
@@ -131,7 +131,7 @@ impl Schedule {
     /// interval after the challenge, since its message cannot be there any sooner.
     pub fn pending(&mut self, now: Instant) {
         if self.next_fetch.is_none() {
-            self.next_fetch = Some(self.earliest(now).max(now + self.interval));
+            self.next_fetch = Some(self.earliest(now).max(after(now, self.interval)));
         }
     }
 
@@ -157,15 +157,16 @@ impl Schedule {
         self.backoff = if ok {
             None
         } else {
-            let doubled = self.backoff.unwrap_or(self.interval) * 2;
+            let doubled = self.backoff.unwrap_or(self.interval).saturating_mul(2);
             Some(doubled.min(self.max_backoff()))
         };
         self.last_fetch = Some(now);
-        self.next_fetch = Some(now + self.backoff.unwrap_or(self.interval));
+        self.next_fetch = Some(after(now, self.backoff.unwrap_or(self.interval)));
     }
 
     fn max_backoff(&self) -> Duration {
-        (self.interval * MAX_BACKOFF_INTERVALS)
+        self.interval
+            .saturating_mul(MAX_BACKOFF_INTERVALS)
             .min(MAX_BACKOFF)
             .max(self.interval)
     }
@@ -176,12 +177,26 @@ impl Schedule {
     }
 }
 
+/// `t + d`, or as late as `Instant` allows: a configured interval must not panic.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(MAX_BACKOFF))
+        .unwrap_or(t)
+}
+
 /// The bot's GD identity and transport.
 pub struct Bot {
     app: Arc<App>,
     gd: GdClient,
     account_id: u32,
     gjp2: String,
+}
+
+/// The messages of the pages one pass read.
+#[derive(Debug, Default)]
+struct Inbox {
+    messages: Vec<Message>,
+    unparsed_ids: Vec<u64>,
 }
 
 /// What one pass found.
@@ -234,37 +249,47 @@ impl Bot {
     }
 
     fn fetch(&self, schedule: &mut Schedule) {
-        // A panic in one pass (a bug) must not stop the bot for the life of the server.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass()))
-            .unwrap_or_else(|_| Err(GdError::Malformed("the bot pass panicked".into())));
-        schedule.fetched(Instant::now(), outcome.is_ok());
-        match outcome {
-            Ok(report) if report.read > 0 => log_event!(
-                "bot read {} message(s), validated {} challenge(s)",
-                report.read,
-                report.validated
-            ),
-            Ok(_) => {}
-            Err(e) => log_event!(
-                "bot: {e}; next inbox fetch in {} ms",
+        // A panic in one pass (a bug) must not stop the bot for the life of the server:
+        // it counts as a failed fetch, so the bot backs off and tries again.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let outcome = self.pass();
+            schedule.fetched(Instant::now(), outcome.is_ok());
+            report(&outcome, schedule);
+            outcome.is_ok()
+        }));
+        if outcome.is_err() {
+            schedule.fetched(Instant::now(), false);
+            log_event!(
+                "bot: the inbox pass panicked; next inbox fetch in {} ms",
                 schedule.backoff().map_or(0, |d| d.as_millis())
-            ),
+            );
         }
     }
 
-    /// One inbox fetch: read, validate, then delete what was read.
+    /// One inbox fetch: read, validate, then delete what was read, including messages
+    /// that could not be parsed: left in the inbox they would be read again forever.
     fn pass(&self) -> Result<PassReport, GdError> {
-        let messages = self.read_inbox()?;
+        let inbox = self.read_inbox()?;
         let pending = self.app.store.pending_challenges(self.app.now_ms());
-        let validated = self.validate(&messages, &pending);
+        let validated = self.validate(&inbox.messages, &pending);
         if validated > 0 {
             self.app.metrics.challenges_validated(validated);
             self.app.announce_validated();
         }
-        let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+        for id in &inbox.unparsed_ids {
+            log_event!(
+                "bot deletes message {id}, which does not parse (a subject that is not base64 UTF-8?)"
+            );
+        }
+        let ids: Vec<u64> = inbox
+            .messages
+            .iter()
+            .map(|m| m.id)
+            .chain(inbox.unparsed_ids.iter().copied())
+            .collect();
         self.delete(&ids)?;
         Ok(PassReport {
-            read: messages.len(),
+            read: ids.len(),
             validated,
         })
     }
@@ -273,12 +298,16 @@ impl Bot {
     /// what it read, so the next pass's page 0 holds what this one left: a backlog drains
     /// a page (50 messages) per interval rather than in a burst of fetches, which is what
     /// GD's rate limits see. Newest come first, so fresh logins are not stuck behind it.
-    fn read_inbox(&self) -> Result<Vec<Message>, GdError> {
+    fn read_inbox(&self) -> Result<Inbox, GdError> {
         let result = self.gd.get_messages(self.account_id, &self.gjp2, 0, false);
         self.app
             .metrics
             .bot_gd_request(endpoint::GET_MESSAGES, &result);
-        Ok(result?.messages)
+        let listing = result?;
+        Ok(Inbox {
+            messages: listing.messages,
+            unparsed_ids: listing.unparsed_ids,
+        })
     }
 
     /// Validates each pending challenge whose owner sent exactly its subject; returns
@@ -289,7 +318,7 @@ impl Bot {
             .map(|p| (challenge_subject(&p.code), p))
             .collect();
         let now = self.app.now_ms();
-        let keep_until = now + millis(self.app.config.challenge_ttl);
+        let keep_until = now.saturating_add(millis(self.app.config.challenge_ttl));
         let mut validated = 0;
         for message in messages {
             let Some(challenge) = by_subject.get(&message.subject) else {
@@ -330,6 +359,22 @@ impl Bot {
             result?;
         }
         Ok(())
+    }
+}
+
+/// Logs what a pass did, or why it failed.
+fn report(outcome: &Result<PassReport, GdError>, schedule: &Schedule) {
+    match outcome {
+        Ok(report) if report.read > 0 => log_event!(
+            "bot read {} message(s), validated {} challenge(s)",
+            report.read,
+            report.validated
+        ),
+        Ok(_) => {}
+        Err(e) => log_event!(
+            "bot: {e}; next inbox fetch in {} ms",
+            schedule.backoff().map_or(0, |d| d.as_millis())
+        ),
     }
 }
 
@@ -383,6 +428,17 @@ mod tests {
         assert_eq!(slow.backoff(), Some(MAX_BACKOFF));
         s.fetched(t0, true);
         assert_eq!(s.next_fetch(), Some(t0 + 100 * MS));
+    }
+
+    #[test]
+    fn huge_intervals_saturate_instead_of_panicking() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(Duration::MAX);
+        s.pending(t0);
+        s.fetched(t0, false);
+        s.fetched(t0, false);
+        assert!(s.next_fetch().is_some_and(|t| t > t0));
+        assert_eq!(s.backoff(), Some(Duration::MAX));
     }
 
     #[test]

@@ -162,9 +162,11 @@ impl CertAuthority {
         let subject = Name::from_str(&format!("CN={device}")).map_err(|e| e.to_string())?;
         let spki =
             SubjectPublicKeyInfoOwned::from_key(key.rsa().clone()).map_err(|e| e.to_string())?;
-        let not_after_s = (now_ms.max(0) as u64 + validity.as_millis() as u64) / 1000;
+        let now_ms = u64::try_from(now_ms).unwrap_or(0);
+        let validity_ms = u64::try_from(validity.as_millis()).unwrap_or(u64::MAX);
+        let not_after_s = now_ms.saturating_add(validity_ms) / 1000;
         let validity = Validity {
-            not_before: time_at((now_ms.max(0) as u64 / 1000).saturating_sub(BACKDATE.as_secs()))?,
+            not_before: time_at((now_ms / 1000).saturating_sub(BACKDATE.as_secs()))?,
             not_after: time_at(not_after_s)?,
         };
         let profile = Profile::Leaf {
@@ -178,7 +180,7 @@ impl CertAuthority {
             .map_err(|e| e.to_string())?;
         Ok(IssuedCertificate {
             pem: cert.to_pem(LineEnding::LF).map_err(|e| e.to_string())?,
-            expires_at: (not_after_s * 1000) as i64,
+            expires_at: i64::try_from(not_after_s.saturating_mul(1000)).unwrap_or(i64::MAX),
         })
     }
 }

@@ -3,35 +3,57 @@
 
 use super::app::App;
 use super::log::log_event;
+use super::rate_limit::client_of;
 use super::reply::ApiError;
 use super::store::{Challenge, Completion, TokenGrant};
 use super::tokens::{self, TokenHash};
 use crate::protocol::{AccountId, ChallengeData, Uuid};
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Creates a challenge for `account` and tells the bot there is something to look for.
-pub fn issue(app: &App, account: AccountId) -> ChallengeData {
+/// Creates a challenge for `account`, asked for by `client`, and tells the bot there is
+/// something to look for. 503 when the server holds all the challenges it may.
+pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeData, ApiError> {
     let id = tokens::new_uuid();
     let code = tokens::new_challenge();
-    let expires_at = app.now_ms() + millis(app.config.challenge_ttl);
-    app.store.add_challenge(
-        id,
-        Challenge {
-            account,
-            code: code.clone(),
-            expires_at,
-            validated: false,
-        },
-    );
+    let now = app.now_ms();
+    let challenge = Challenge {
+        account,
+        code: code.clone(),
+        expires_at: now.saturating_add(millis(app.config.challenge_ttl)),
+        validated: false,
+        requested_by: client_of(client),
+    };
+    let limits = &app.config.limits;
+    let evicted = app
+        .store
+        .add_challenge(id, challenge, limits, now)
+        .map_err(|full| {
+            log_event!(
+                "challenge for account {account} refused: {} held",
+                limits.challenges
+            );
+            let retry_after_s = full.retry_after_ms.unsigned_abs().div_ceil(1000);
+            ApiError::Busy(
+                "too many challenges are pending; try again later".into(),
+                retry_after_s,
+            )
+        })?;
+    if let Some(old) = evicted {
+        log_event!(
+            "challenge {old} of account {account} evicted: over {} pending",
+            limits.pending_challenges_per_account
+        );
+    }
     app.metrics.challenge_issued();
     app.bot.challenge_added();
     log_event!("challenge {id} issued for account {account}");
-    ChallengeData {
+    Ok(ChallengeData {
         bot_account_id: app.config.bot_account_id,
         challenge: code,
         id,
-    }
+    })
 }
 
 /// Trades a validated challenge for a new token, waiting up to `wait` for the bot to
@@ -73,7 +95,7 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
 
 fn issue_token(app: &App, account: AccountId, challenge: Uuid) -> String {
     let token = tokens::new_token();
-    let expires_at = app.now_ms() + millis(app.config.token_ttl);
+    let expires_at = app.now_ms().saturating_add(millis(app.config.token_ttl));
     let grant = TokenGrant {
         account,
         expires_at,

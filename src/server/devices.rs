@@ -12,6 +12,7 @@ use crate::protocol::{
     AccountId, DeviceCertificate, HandshakeRequest, MAX_DEVICE_NAME_CHARS, MAX_PLATFORM_CHARS,
     RotateRequest, SessionData, Uuid,
 };
+use std::sync::Arc;
 
 fn parse_key(pem: &str) -> Result<DevicePublicKey, ApiError> {
     DevicePublicKey::from_spki_pem(pem).map_err(ApiError::BadRequest)
@@ -27,11 +28,21 @@ fn check_length(field: &str, value: &str, max_chars: usize) -> Result<(), ApiErr
     Ok(())
 }
 
-fn certify(app: &App, id: Uuid, key: &DevicePublicKey) -> Result<DeviceCertificate, ApiError> {
-    let issued = app
-        .ca
-        .issue(&id, key, app.now_ms(), app.config.certificate_validity)
-        .map_err(|e| ApiError::Internal(format!("certificate for device {id}: {e}")))?;
+/// Signs a certificate on the blocking pool: an RSA signature takes milliseconds, which
+/// must not stall one of the runtime's two workers (and every request queued on it).
+async fn certify(
+    app: &Arc<App>,
+    id: Uuid,
+    key: &DevicePublicKey,
+) -> Result<DeviceCertificate, ApiError> {
+    let (signer, key) = (app.clone(), key.clone());
+    let issued = tokio::task::spawn_blocking(move || {
+        let validity = signer.config.certificate_validity;
+        signer.ca.issue(&id, &key, signer.now_ms(), validity)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("certificate for device {id}: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("certificate for device {id}: {e}")))?;
     Ok(DeviceCertificate {
         device_id: id,
         certificate: issued.pem,
@@ -40,24 +51,32 @@ fn certify(app: &App, id: Uuid, key: &DevicePublicKey) -> Result<DeviceCertifica
     })
 }
 
-/// Registers a new device of `account` with the key it generated.
-pub fn register(
-    app: &App,
+fn too_many_devices(app: &App, account: AccountId) -> ApiError {
+    ApiError::TooMany(format!(
+        "account {account} has {} active devices, the most allowed; revoke one it no longer \
+         uses (DELETE client/devices/{{device_id}}) before registering another",
+        app.config.limits.devices_per_account
+    ))
+}
+
+/// Registers a new device of `account` with the key it generated; 429 when the account
+/// has as many active devices as allowed.
+pub async fn register(
+    app: &Arc<App>,
     account: AccountId,
     request: HandshakeRequest,
 ) -> Result<DeviceCertificate, ApiError> {
     check_length("name", &request.name, MAX_DEVICE_NAME_CHARS)?;
     check_length("platform", &request.platform, MAX_PLATFORM_CHARS)?;
     let key = parse_key(&request.public_key)?;
+    let limits = &app.config.limits;
+    // Checked before signing to spare the work; checked again when storing, atomically.
+    if app.store.active_devices(account, app.now_ms()) >= limits.devices_per_account {
+        return Err(too_many_devices(app, account));
+    }
     let id = tokens::new_uuid();
-    let certificate = certify(app, id, &key)?;
-    // Debug formatting escapes whatever control characters the client put in.
-    log_event!(
-        "device {id} ({:?} on {:?}) registered for account {account}",
-        request.name,
-        request.platform
-    );
-    app.store.add_device(Device {
+    let certificate = certify(app, id, &key).await?;
+    let device = Device {
         id,
         account,
         key,
@@ -65,18 +84,27 @@ pub fn register(
         platform: request.platform,
         certificate_expires_at: certificate.expires_at,
         revoked: false,
-    });
+    };
+    // Debug formatting escapes whatever control characters the client put in.
+    let (name, platform) = (
+        format!("{:?}", device.name),
+        format!("{:?}", device.platform),
+    );
+    app.store
+        .add_device(device, limits, app.now_ms())
+        .map_err(|_| too_many_devices(app, account))?;
+    log_event!("device {id} ({name} on {platform}) registered for account {account}");
     Ok(certificate)
 }
 
 /// Certifies a device's new key; its old key stops working.
-pub fn rotate(
-    app: &App,
+pub async fn rotate(
+    app: &Arc<App>,
     device: &Device,
     request: RotateRequest,
 ) -> Result<DeviceCertificate, ApiError> {
     let key = parse_key(&request.public_key)?;
-    let certificate = certify(app, device.id, &key)?;
+    let certificate = certify(app, device.id, &key).await?;
     if !app
         .store
         .replace_device_key(&device.id, key, certificate.expires_at)
@@ -90,18 +118,19 @@ pub fn rotate(
     Ok(certificate)
 }
 
-/// A session token for a device, usable as a bearer token until it expires.
+/// A session token for a device, usable as a bearer token until it expires. Beyond
+/// the per-device cap the device's oldest session ends.
 pub fn open_session(app: &App, device: &Device) -> SessionData {
     let token = tokens::new_token();
-    let expires_at = app.now_ms() + millis(app.config.session_ttl);
-    app.store.add_token(
-        TokenHash::of(&token),
-        TokenGrant {
-            account: device.account,
-            expires_at,
-            device: Some(device.id),
-        },
-    );
+    let expires_at = app.now_ms().saturating_add(millis(app.config.session_ttl));
+    let grant = TokenGrant {
+        account: device.account,
+        expires_at,
+        device: Some(device.id),
+    };
+    let cap = app.config.limits.sessions_per_device;
+    app.store
+        .add_session(TokenHash::of(&token), grant, device.id, cap);
     app.metrics.session_token_issued();
     log_event!("session opened for device {}", device.id);
     SessionData {

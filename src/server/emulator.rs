@@ -3,9 +3,10 @@
 //! faults and latency for tests of the unhappy paths. The bot reaches it over real HTTP,
 //! exactly as it reaches GD, and GD clients (the library, a test player) can use it too.
 
+use super::limits::Limits;
 use super::metrics::{GD_ENDPOINTS, Metrics, endpoint_index};
 use super::reply::ApiError;
-use crate::gd::{self, DELETE_BATCH, Message, MessagePage, PAGE_SIZE, PageInfo, SECRET, endpoint};
+use crate::gd::{self, DELETE_BATCH, PAGE_SIZE, PageInfo, RawMessage, SECRET, endpoint};
 use crate::protocol::AccountId;
 use axum::Router;
 use axum::body::Bytes;
@@ -13,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -122,8 +123,35 @@ struct Account {
     gjp2: String,
     user_id: u32,
     username: String,
+    /// Ids of the messages in each box, oldest first: listings walk them backwards and
+    /// the cap drops from the front.
+    inbox: VecDeque<u64>,
+    outbox: VecDeque<u64>,
 }
 
+impl Account {
+    fn new(gjp2: &str, user_id: u32, username: String) -> Self {
+        Account {
+            gjp2: gjp2.to_string(),
+            user_id,
+            username,
+            inbox: VecDeque::new(),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    fn mailbox(&mut self, outbox: bool) -> &mut VecDeque<u64> {
+        if outbox {
+            &mut self.outbox
+        } else {
+            &mut self.inbox
+        }
+    }
+}
+
+/// A message as it was uploaded: subject and body are kept in the sender's encoding and
+/// served back verbatim, as GD does, so a message that does not decode reaches its
+/// reader exactly as it would from GD.
 #[derive(Debug)]
 struct StoredMessage {
     from: u32,
@@ -132,16 +160,16 @@ struct StoredMessage {
     body: String,
     sent_at: Instant,
     read: bool,
-    in_inbox: bool,
-    in_outbox: bool,
+    /// How many boxes (inbox, outbox) still hold it; at zero it is dropped.
+    boxes: u8,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct World {
     accounts: HashMap<u32, Account>,
-    /// By id; ids grow, so reverse order is newest first.
-    messages: BTreeMap<u64, StoredMessage>,
+    messages: HashMap<u64, StoredMessage>,
     next_message_id: u64,
+    limits: Limits,
 }
 
 /// The emulator's state and fault settings.
@@ -162,19 +190,18 @@ impl Emulator {
         bot_gjp2: &str,
         fault_rate: f64,
         latency: Duration,
+        limits: Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
         let mut world = World {
+            accounts: HashMap::new(),
+            messages: HashMap::new(),
             next_message_id: 1,
-            ..World::default()
+            limits,
         };
         world.accounts.insert(
             bot_account_id,
-            Account {
-                gjp2: bot_gjp2.to_string(),
-                user_id: FIRST_USER_ID,
-                username: BOT_USERNAME.to_string(),
-            },
+            Account::new(bot_gjp2, FIRST_USER_ID, BOT_USERNAME.to_string()),
         );
         Emulator {
             world: Mutex::new(world),
@@ -284,28 +311,34 @@ fn age(elapsed: Duration) -> String {
 }
 
 impl World {
-    /// The account a request acts as: created on first sight of its `(accountID, gjp2)`,
-    /// refused afterwards with another gjp2. Any gameVersion/binaryVersion is accepted.
+    /// The account a request acts as: created on first sight of its `(accountID, gjp2)`
+    /// while there is room, refused afterwards with another gjp2. Any
+    /// gameVersion/binaryVersion is accepted.
     fn authenticate(&mut self, form: &Form) -> Option<u32> {
         if field(form, "secret") != Some(SECRET) {
             return None;
         }
         let id = field(form, "accountID")?.parse::<AccountId>().ok()?.get();
         let gjp2 = field(form, "gjp2").filter(|g| !g.is_empty())?;
-        let next_user_id = FIRST_USER_ID + self.accounts.len() as u32;
-        let account = self.accounts.entry(id).or_insert_with(|| Account {
-            gjp2: gjp2.to_string(),
-            user_id: next_user_id,
-            username: format!("Player{id}"),
-        });
+        if !self.accounts.contains_key(&id) {
+            // Every new pair makes an account, so their number is what bounds memory.
+            if self.accounts.len() >= self.limits.emulator_accounts {
+                return None;
+            }
+            let user_id = FIRST_USER_ID.saturating_add(self.accounts.len() as u32);
+            let account = Account::new(gjp2, user_id, format!("Player{id}"));
+            self.accounts.insert(id, account);
+        }
+        let account = self.accounts.get(&id)?;
         (account.gjp2 == gjp2).then_some(id)
     }
 
     fn upload(&mut self, from: u32, form: &Form) -> Option<String> {
         let to: u32 = number(form, "toAccountID")?;
         self.accounts.get(&to)?;
-        let subject = gd::decode_subject(field(form, "subject")?).ok()?;
-        let body = gd::decode_body(field(form, "body")?).ok()?;
+        // Kept as sent, like GD: never decoded here, only cleared of separators.
+        let subject = gd::strip_separators(field(form, "subject")?);
+        let body = gd::strip_separators(field(form, "body")?);
         let id = self.next_message_id;
         self.next_message_id += 1;
         self.messages.insert(
@@ -317,22 +350,46 @@ impl World {
                 body,
                 sent_at: Instant::now(),
                 read: false,
-                in_inbox: true,
-                in_outbox: true,
+                boxes: 2,
             },
         );
+        self.file(to, false, id);
+        self.file(from, true, id);
         Some("1".into())
     }
 
-    /// The messages of one box, newest first.
-    fn mailbox(&self, account: u32, outbox: bool) -> impl Iterator<Item = (&u64, &StoredMessage)> {
-        self.messages.iter().rev().filter(move |(_, m)| {
-            if outbox {
-                m.in_outbox && m.from == account
-            } else {
-                m.in_inbox && m.to == account
-            }
-        })
+    /// Puts a message in a box, dropping the box's oldest beyond the cap.
+    fn file(&mut self, account: u32, outbox: bool, id: u64) {
+        let cap = self.limits.emulator_messages_per_account;
+        let Some(mailbox) = self.accounts.get_mut(&account).map(|a| a.mailbox(outbox)) else {
+            return;
+        };
+        mailbox.push_back(id);
+        let excess = mailbox.len().saturating_sub(cap);
+        let dropped: Vec<u64> = mailbox.drain(..excess).collect();
+        for id in dropped {
+            self.release(id);
+        }
+    }
+
+    /// One box let go of a message; the last one drops it.
+    fn release(&mut self, id: u64) {
+        let Some(m) = self.messages.get_mut(&id) else {
+            return;
+        };
+        m.boxes = m.boxes.saturating_sub(1);
+        if m.boxes == 0 {
+            self.messages.remove(&id);
+        }
+    }
+
+    /// The ids in one box, newest first.
+    fn mailbox(&self, account: u32, outbox: bool) -> impl Iterator<Item = u64> + '_ {
+        self.accounts
+            .get(&account)
+            .map(|a| if outbox { &a.outbox } else { &a.inbox })
+            .into_iter()
+            .flat_map(|ids| ids.iter().rev().copied())
     }
 
     fn list(&self, account: u32, form: &Form) -> Option<String> {
@@ -340,29 +397,28 @@ impl World {
         let outbox = is_set(form, "getSent");
         let total = self.mailbox(account, outbox).count();
         let offset = page.checked_mul(PAGE_SIZE)?;
-        let messages: Vec<Message> = self
+        let messages: Vec<RawMessage> = self
             .mailbox(account, outbox)
             .skip(offset)
             .take(PAGE_SIZE)
-            .map(|(id, m)| self.describe(*id, m, outbox, false))
+            .filter_map(|id| self.describe(id, outbox, false))
             .collect();
-        Some(gd::format_message_page(&MessagePage {
-            messages,
-            page: PageInfo {
-                total: total as u32,
-                offset: offset as u32,
-                page_size: PAGE_SIZE as u32,
-            },
-        }))
+        let info = PageInfo {
+            total: u32::try_from(total).unwrap_or(u32::MAX),
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            page_size: PAGE_SIZE as u32,
+        };
+        Some(gd::format_message_page(&messages, info))
     }
 
-    fn describe(&self, id: u64, m: &StoredMessage, outbox: bool, with_body: bool) -> Message {
+    fn describe(&self, id: u64, outbox: bool, with_body: bool) -> Option<RawMessage> {
+        let m = self.messages.get(&id)?;
         let other = if outbox { m.to } else { m.from };
         let (user_id, username) = self
             .accounts
             .get(&other)
             .map_or((0, String::new()), |a| (a.user_id, a.username.clone()));
-        Message {
+        Some(RawMessage {
             id,
             account_id: other,
             user_id,
@@ -372,7 +428,7 @@ impl World {
             age: age(m.sent_at.elapsed()),
             read: m.read,
             sent: outbox,
-        }
+        })
     }
 
     fn delete(&mut self, account: u32, form: &Form) -> Option<String> {
@@ -387,16 +443,11 @@ impl World {
         }
         let outbox = is_set(form, "isSender");
         for id in ids {
-            let Some(m) = self.messages.get_mut(&id) else {
-                continue;
-            };
-            if outbox && m.from == account {
-                m.in_outbox = false;
-            } else if !outbox && m.to == account {
-                m.in_inbox = false;
-            }
-            if !m.in_inbox && !m.in_outbox {
-                self.messages.remove(&id);
+            let mailbox = self.accounts.get_mut(&account)?.mailbox(outbox);
+            // Only ids in the caller's own box: another account's messages are not its to delete.
+            if let Some(at) = mailbox.iter().position(|m| *m == id) {
+                mailbox.remove(at);
+                self.release(id);
             }
         }
         Some("1".into())
@@ -405,20 +456,13 @@ impl World {
     fn download(&mut self, account: u32, form: &Form) -> Option<String> {
         let id: u64 = number(form, "messageID")?;
         let outbox = is_set(form, "isSender");
-        let m = self.messages.get_mut(&id)?;
-        let visible = if outbox {
-            m.in_outbox && m.from == account
-        } else {
-            m.in_inbox && m.to == account
-        };
-        if !visible {
+        if !self.mailbox(account, outbox).any(|m| m == id) {
             return None;
         }
         if !outbox {
-            m.read = true;
+            self.messages.get_mut(&id)?.read = true;
         }
-        let m = self.messages.get(&id)?;
-        Some(gd::format_message(&self.describe(id, m, outbox, true)))
+        Some(gd::format_message(&self.describe(id, outbox, true)?))
     }
 }
 

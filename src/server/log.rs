@@ -3,10 +3,17 @@
 
 use crate::clock;
 use std::fmt;
+use std::io::Write;
 
-/// Writes `2024-05-01T12:00:00.123Z message` to stderr.
+/// Writes `2024-05-01T12:00:00.123Z message` to stderr. A failed write is ignored:
+/// `eprintln!` would panic when stderr is a closed pipe, killing a request or the bot
+/// thread over a log line.
 pub(crate) fn event(args: fmt::Arguments<'_>) {
-    eprintln!("{} {args}", utc_timestamp(clock::now_ms()));
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{} {args}",
+        utc_timestamp(clock::now_ms())
+    );
 }
 
 /// `log_event!("challenge {id} validated")`: formats and writes one event line.

@@ -14,6 +14,7 @@ mod challenges;
 mod devices;
 mod emulator;
 mod latency;
+mod limits;
 mod log;
 mod metrics;
 mod nonce;
@@ -24,6 +25,7 @@ mod routes;
 mod store;
 mod tokens;
 
+pub use limits::Limits;
 pub use metrics::MetricsSnapshot;
 
 use app::App;
@@ -79,7 +81,8 @@ pub struct Config {
     pub gd_fault_rate: f64,
     /// Delay the emulator adds to every request.
     pub gd_latency: Duration,
-    /// Requests per minute per IP (a third of it per account); 0 = off.
+    /// Requests per minute per IP or IPv6 /64 (a third of it per account and address);
+    /// 0 = off.
     pub rate_limit_per_minute: u32,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
@@ -93,6 +96,8 @@ pub struct Config {
     pub certificate_validity: Duration,
     /// Timeout of each GD request of the bot.
     pub gd_timeout: Duration,
+    /// Caps on stored challenges, devices, sessions and emulator data.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -115,6 +120,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(24 * 3600),
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
         }
     }
 }
@@ -155,6 +161,11 @@ impl Config {
     pub fn validate(&self) -> io::Result<()> {
         crate::protocol::AccountId::new(self.bot_account_id)
             .map_err(|e| invalid_config(format!("bot account id: {e}")))?;
+        if let Some(name) = self.limits.zero_cap() {
+            return Err(invalid_config(format!(
+                "the cap on {name} must not be zero"
+            )));
+        }
         if self.bot_gjp2.trim().is_empty() {
             return Err(invalid_config("the bot gjp2 is empty".into()));
         }
@@ -168,19 +179,59 @@ impl Config {
                 "the GD fault rate must be within 0..=1".into(),
             ));
         }
-        let durations = [
-            ("poll interval", self.poll_interval),
-            ("challenge TTL", self.challenge_ttl),
-            ("token TTL", self.token_ttl),
-            ("session TTL", self.session_ttl),
-            ("certificate validity", self.certificate_validity),
-            ("GD timeout", self.gd_timeout),
-        ];
-        match durations.iter().find(|(_, d)| d.is_zero()) {
-            Some((name, _)) => Err(invalid_config(format!("the {name} must not be zero"))),
-            None => Ok(()),
+        if self.clock_offset_ms.unsigned_abs() > millis_u64(MAX_TTL) {
+            return Err(invalid_config(format!(
+                "the clock offset must be within ±{} ms",
+                MAX_TTL.as_millis()
+            )));
+        }
+        check_durations(self)
+    }
+}
+
+/// Longest challenge, token, session and certificate lifetime (10 years): far beyond
+/// any sensible setting, far below where `now + ttl` in UNIX ms overflows.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Longest poll interval; the bot's backoff multiplies it.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(3600);
+/// Longest latency the emulator can be told to add.
+pub const MAX_GD_LATENCY: Duration = Duration::from_secs(60);
+/// Longest timeout of one GD request.
+pub const MAX_GD_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Refuses zero durations (they would spin or expire at once) and ones over their cap
+/// (they would overflow the arithmetic that adds them to a clock).
+fn check_durations(config: &Config) -> io::Result<()> {
+    let durations = [
+        ("poll interval", config.poll_interval, MAX_POLL_INTERVAL),
+        ("challenge TTL", config.challenge_ttl, MAX_TTL),
+        ("token TTL", config.token_ttl, MAX_TTL),
+        ("session TTL", config.session_ttl, MAX_TTL),
+        ("certificate validity", config.certificate_validity, MAX_TTL),
+        ("GD timeout", config.gd_timeout, MAX_GD_TIMEOUT),
+    ];
+    for (name, value, max) in durations {
+        if value.is_zero() {
+            return Err(invalid_config(format!("the {name} must not be zero")));
+        }
+        if value > max {
+            return Err(invalid_config(format!(
+                "the {name} must be at most {} s",
+                max.as_secs()
+            )));
         }
     }
+    if config.gd_latency > MAX_GD_LATENCY {
+        return Err(invalid_config(format!(
+            "the GD latency must be at most {} s",
+            MAX_GD_LATENCY.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 struct Running {
@@ -351,6 +402,7 @@ fn embedded_emulator(app: &App) -> Option<Arc<Emulator>> {
             &config.bot_gjp2,
             config.gd_fault_rate,
             config.gd_latency,
+            config.limits,
             app.metrics.clone(),
         ))
     })

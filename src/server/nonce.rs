@@ -44,7 +44,7 @@ pub fn verify(store: &Store, header: &str, now_ms: i64) -> Result<Device, Refusa
         ));
     }
     // Cheap clock check before the RSA verification.
-    if (now_ms - nonce.timestamp_ms).abs() > NONCE_WINDOW_MS {
+    if now_ms.abs_diff(nonce.timestamp_ms) > NONCE_WINDOW_MS.unsigned_abs() {
         return Err(Refusal {
             reason: NonceRejection::ClockSkew,
             message: clock_skew_message(now_ms, nonce.timestamp_ms),
@@ -60,8 +60,12 @@ pub fn verify(store: &Store, header: &str, now_ms: i64) -> Result<Device, Refusa
         ));
     }
     // Remembered until it falls out of the window, after which the clock check refuses it.
-    let forget_at = nonce.timestamp_ms + NONCE_WINDOW_MS + 1;
-    if !store.use_nonce(&id, nonce.timestamp_ms, forget_at.max(now_ms + 1)) {
+    let forget_at = nonce.timestamp_ms.saturating_add(NONCE_WINDOW_MS + 1);
+    if !store.use_nonce(
+        &id,
+        nonce.timestamp_ms,
+        forget_at.max(now_ms.saturating_add(1)),
+    ) {
         return Err(refuse(
             NonceRejection::Replay,
             format!("this nonce of device {id} was already used; sign a new timestamp"),

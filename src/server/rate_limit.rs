@@ -1,9 +1,12 @@
 //! Per-client-IP and per-account rate limits (protocol.md section 5): token buckets that
 //! refill continuously, so a client that keeps to the rate is never refused.
+//!
+//! A client is an IPv4 address or an IPv6 /64: one subscriber usually holds a whole /64,
+//! so buckets per IPv6 address would be free to multiply.
 
 use crate::protocol::AccountId;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -12,12 +15,44 @@ use std::time::{Duration, Instant};
 pub enum Limit {
     /// `request_challenge` from one IP.
     ChallengeByIp(IpAddr),
-    /// `request_challenge` for one account, whatever the IP.
-    ChallengeByAccount(AccountId),
+    /// `request_challenge` for one account from one IP. Per account and address, not
+    /// per account alone: otherwise anyone could use up a victim's bucket and lock the
+    /// victim out of logging in.
+    ChallengeByAccount(AccountId, IpAddr),
     /// `challenge_complete` from one IP.
     CompleteByIp(IpAddr),
     /// Failed nonce checks from one IP.
     NonceFailureByIp(IpAddr),
+    /// Device handshakes, rotations and sessions from one IP: each signs a certificate
+    /// or creates a record.
+    DeviceByIp(IpAddr),
+}
+
+impl Limit {
+    /// The same limit with its address reduced to the client it stands for.
+    fn by_client(self) -> Limit {
+        match self {
+            Limit::ChallengeByIp(ip) => Limit::ChallengeByIp(client_of(ip)),
+            Limit::ChallengeByAccount(account, ip) => {
+                Limit::ChallengeByAccount(account, client_of(ip))
+            }
+            Limit::CompleteByIp(ip) => Limit::CompleteByIp(client_of(ip)),
+            Limit::NonceFailureByIp(ip) => Limit::NonceFailureByIp(client_of(ip)),
+            Limit::DeviceByIp(ip) => Limit::DeviceByIp(client_of(ip)),
+        }
+    }
+}
+
+/// The client an address stands for: an IPv4 address (also when written as an
+/// IPv4-mapped IPv6 address, as dual-stack sockets report it), or an IPv6 /64.
+pub fn client_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,8 +88,8 @@ impl RateLimiter {
     fn capacity(&self, limit: &Limit) -> f64 {
         let n = self.per_minute;
         f64::from(match limit {
-            Limit::ChallengeByIp(_) | Limit::NonceFailureByIp(_) => n,
-            Limit::ChallengeByAccount(_) => (n / 3).max(1),
+            Limit::ChallengeByIp(_) | Limit::NonceFailureByIp(_) | Limit::DeviceByIp(_) => n,
+            Limit::ChallengeByAccount(..) => (n / 3).max(1),
             Limit::CompleteByIp(_) => n.saturating_mul(2),
         })
     }
@@ -73,6 +108,7 @@ impl RateLimiter {
         if !self.enabled() {
             return Ok(());
         }
+        let limit = limit.by_client();
         let capacity = self.capacity(&limit);
         let per_second = capacity / 60.0;
         let now = Instant::now();
@@ -124,6 +160,26 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(limiter.check(Limit::NonceFailureByIp(IP)), Ok(()));
         }
+    }
+
+    #[test]
+    fn ipv6_clients_are_their_64_and_mapped_ipv4_is_ipv4() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(client_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_of(ip("192.0.2.7")), ip("192.0.2.7"));
+        let limiter = RateLimiter::new(1);
+        assert_eq!(limiter.take(Limit::CompleteByIp(ip("2001:db8::1"))), Ok(()));
+        assert_eq!(limiter.take(Limit::CompleteByIp(ip("2001:db8::2"))), Ok(()));
+        assert!(
+            limiter
+                .take(Limit::CompleteByIp(ip("2001:db8::3")))
+                .is_err()
+        );
+        assert_eq!(
+            limiter.take(Limit::CompleteByIp(ip("2001:db8:0:1::1"))),
+            Ok(())
+        );
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub enum ApiError {
     RateLimited(u64),
     /// 503: the server is shutting down.
     Unavailable(String),
+    /// 503 with `Retry-After` seconds: the server holds all it may of something.
+    Busy(String, u64),
+    /// 429 without `Retry-After`: a cap that waiting does not lift (the caller must
+    /// free something first, e.g. revoke a device).
+    TooMany(String),
     /// 500: a bug or a failure of ours; details go to the log, not to the client.
     Internal(String),
 }
@@ -45,8 +50,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited(_) | ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) | ApiError::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,7 +61,9 @@ impl ApiError {
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)
             | ApiError::NotFound(m)
-            | ApiError::Unavailable(m) => m.clone(),
+            | ApiError::Unavailable(m)
+            | ApiError::Busy(m, _)
+            | ApiError::TooMany(m) => m.clone(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),
             ApiError::PayloadTooLarge => {
                 format!("request body larger than {MAX_BODY_BYTES} bytes")
@@ -74,7 +81,7 @@ impl IntoResponse for ApiError {
         }
         let mut response =
             (self.status(), Json(Envelope::<()>::error(self.message()))).into_response();
-        if let ApiError::RateLimited(seconds) = self {
+        if let ApiError::RateLimited(seconds) | ApiError::Busy(_, seconds) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

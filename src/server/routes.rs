@@ -68,9 +68,10 @@ async fn request_challenge(
     raw: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let account: AccountId = path_param(raw)?;
-    app.rate_limit(Limit::ChallengeByIp(app.client_ip(peer, &headers)))?;
-    app.rate_limit(Limit::ChallengeByAccount(account))?;
-    ok(challenges::issue(&app, account))
+    let ip = app.client_ip(peer, &headers);
+    app.rate_limit(Limit::ChallengeByIp(ip))?;
+    app.rate_limit(Limit::ChallengeByAccount(account, ip))?;
+    ok(challenges::issue(&app, account, ip)?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,13 +113,15 @@ async fn revoke_token(State(app): Shared, headers: HeaderMap) -> ApiResult {
 
 async fn handshake(
     State(app): Shared,
+    ConnectInfo(peer): Peer,
     headers: HeaderMap,
     body: Result<JsonBody<HandshakeRequest>, ApiError>,
 ) -> ApiResult {
+    app.rate_limit(Limit::DeviceByIp(app.client_ip(peer, &headers)))?;
     // Credentials first: an anonymous caller learns nothing about body validation.
     let caller = auth::bearer(&app, &headers)?;
     let JsonBody(request) = body?;
-    ok(devices::register(&app, caller.grant.account, request)?)
+    ok(devices::register(&app, caller.grant.account, request).await?)
 }
 
 async fn rotate(
@@ -127,13 +130,17 @@ async fn rotate(
     headers: HeaderMap,
     body: Result<JsonBody<RotateRequest>, ApiError>,
 ) -> ApiResult {
-    let device = auth::nonce_device(&app, &headers, app.client_ip(peer, &headers))?;
+    let ip = app.client_ip(peer, &headers);
+    app.rate_limit(Limit::DeviceByIp(ip))?;
+    let device = auth::nonce_device(&app, &headers, ip)?;
     let JsonBody(request) = body?;
-    ok(devices::rotate(&app, &device, request)?)
+    ok(devices::rotate(&app, &device, request).await?)
 }
 
 async fn session(State(app): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
-    let device = auth::nonce_device(&app, &headers, app.client_ip(peer, &headers))?;
+    let ip = app.client_ip(peer, &headers);
+    app.rate_limit(Limit::DeviceByIp(ip))?;
+    let device = auth::nonce_device(&app, &headers, ip)?;
     ok(devices::open_session(&app, &device))
 }
 

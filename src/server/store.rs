@@ -4,10 +4,12 @@
 //! Every method takes the current server time (UNIX ms) instead of reading a clock, so
 //! the store holds no policy about time and expiry is decided in one place per record.
 
+use super::limits::Limits;
 use super::tokens::TokenHash;
 use crate::keys::DevicePublicKey;
 use crate::protocol::{AccountId, Uuid};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// A challenge handed out by `request_challenge`.
@@ -21,6 +23,8 @@ pub struct Challenge {
     pub expires_at: i64,
     /// A matching message was seen.
     pub validated: bool,
+    /// The client (IPv4 address or IPv6 /64) that asked for it.
+    pub requested_by: IpAddr,
 }
 
 /// A challenge the bot is looking for.
@@ -75,6 +79,17 @@ pub struct Device {
     pub revoked: bool,
 }
 
+/// The store holds as many challenges as [`Limits::challenges`] allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengesFull {
+    /// When the oldest challenge expires and frees a place, ms from now (at least 1000).
+    pub retry_after_ms: i64,
+}
+
+/// The account has [`Limits::devices_per_account`] active devices already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevicesFull;
+
 /// Records dropped by a sweep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -85,9 +100,90 @@ pub struct Swept {
 #[derive(Default)]
 struct Inner {
     challenges: HashMap<Uuid, Challenge>,
+    /// Each account's pending challenges, oldest first, for the per-account cap. May
+    /// hold ids that are no longer pending; they are pruned before counting.
+    pending_by_account: HashMap<AccountId, VecDeque<Uuid>>,
     tokens: HashMap<[u8; 16], (TokenHash, TokenGrant)>,
+    /// Each device's session tokens (lookup keys), oldest first, for the per-device cap.
+    sessions_by_device: HashMap<Uuid, VecDeque<[u8; 16]>>,
     devices: HashMap<Uuid, Device>,
+    /// Each account's devices, oldest first: active ones count against the cap, and
+    /// the oldest inactive ones are forgotten once an account holds too many.
+    devices_by_account: HashMap<AccountId, Vec<Uuid>>,
     nonces: HashMap<(Uuid, i64), i64>,
+}
+
+impl Inner {
+    fn is_active(&self, id: &Uuid, now: i64) -> bool {
+        self.devices
+            .get(id)
+            .is_some_and(|d| !d.revoked && d.certificate_expires_at > now)
+    }
+
+    fn active_devices(&self, account: AccountId, now: i64) -> usize {
+        self.devices_by_account.get(&account).map_or(0, |ids| {
+            ids.iter().filter(|id| self.is_active(id, now)).count()
+        })
+    }
+
+    /// Forgets the account's oldest inactive devices (and their sessions) while it
+    /// holds more than `keep` of them.
+    fn forget_inactive_devices(&mut self, account: AccountId, keep: usize, now: i64) {
+        let ids = self
+            .devices_by_account
+            .get(&account)
+            .cloned()
+            .unwrap_or_default();
+        let inactive: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| !self.is_active(id, now))
+            .collect();
+        let excess = inactive.len().saturating_sub(keep);
+        for id in &inactive[..excess] {
+            self.devices.remove(id);
+            for key in self.sessions_by_device.remove(id).unwrap_or_default() {
+                self.tokens.remove(&key);
+            }
+        }
+        if let Some(ids) = self.devices_by_account.get_mut(&account) {
+            ids.retain(|id| !inactive[..excess].contains(id));
+        }
+    }
+
+    /// Makes room for `new` when its account has `cap` pending challenges already, by
+    /// evicting the oldest one the same client asked for, else the account's oldest: a
+    /// stranger flooding an account then mostly evicts their own challenges, and the
+    /// owner can always get a fresh one.
+    fn evict_oldest_pending(&mut self, new: &Challenge, cap: usize, now: i64) -> Option<Uuid> {
+        let Inner {
+            challenges,
+            pending_by_account,
+            ..
+        } = self;
+        let ids = pending_by_account.get_mut(&new.account)?;
+        ids.retain(|id| {
+            challenges
+                .get(id)
+                .is_some_and(|c| !c.validated && c.expires_at > now)
+        });
+        if ids.len() < cap {
+            return None;
+        }
+        let same_client = ids.iter().position(|id| {
+            challenges
+                .get(id)
+                .is_some_and(|c| c.requested_by == new.requested_by)
+        });
+        let oldest = ids.remove(same_client.unwrap_or(0))?;
+        challenges.remove(&oldest);
+        Some(oldest)
+    }
+
+    fn forget_pending(&mut self, account: AccountId, id: &Uuid) {
+        if let Some(ids) = self.pending_by_account.get_mut(&account) {
+            ids.retain(|pending| pending != id);
+        }
+    }
 }
 
 /// The in-memory store. Cheap critical sections: no I/O and no crypto under the lock.
@@ -108,9 +204,33 @@ impl Store {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a challenge. Earlier challenges of the account stay valid.
-    pub fn add_challenge(&self, id: Uuid, challenge: Challenge) {
-        self.lock().challenges.insert(id, challenge);
+    /// Adds a challenge. Earlier challenges of the account stay valid, up to
+    /// [`Limits::pending_challenges_per_account`]: beyond it the account's oldest pending
+    /// challenge is evicted and returned. Refused when the store holds
+    /// [`Limits::challenges`] already (unless an eviction made room).
+    pub fn add_challenge(
+        &self,
+        id: Uuid,
+        challenge: Challenge,
+        limits: &Limits,
+        now: i64,
+    ) -> Result<Option<Uuid>, ChallengesFull> {
+        let mut inner = self.lock();
+        let account = challenge.account;
+        let cap = limits.pending_challenges_per_account;
+        let evicted = inner.evict_oldest_pending(&challenge, cap, now);
+        if evicted.is_none() && inner.challenges.len() >= limits.challenges {
+            let oldest = inner.challenges.values().map(|c| c.expires_at).min();
+            let retry_after_ms = oldest.map_or(0, |t| t.saturating_sub(now)).max(1000);
+            return Err(ChallengesFull { retry_after_ms });
+        }
+        inner.challenges.insert(id, challenge);
+        inner
+            .pending_by_account
+            .entry(account)
+            .or_default()
+            .push_back(id);
+        Ok(evicted)
     }
 
     /// Unexpired, unvalidated challenges: what the bot must look for.
@@ -147,10 +267,13 @@ impl Store {
     /// Marks a pending challenge validated, keeping it until `keep_until` so the client
     /// has time to collect its token. False if it is unknown, expired or already done.
     pub fn validate_challenge(&self, id: &Uuid, now: i64, keep_until: i64) -> bool {
-        match self.lock().challenges.get_mut(id) {
+        let mut inner = self.lock();
+        match inner.challenges.get_mut(id) {
             Some(c) if !c.validated && c.expires_at > now => {
                 c.validated = true;
                 c.expires_at = keep_until;
+                let account = c.account;
+                inner.forget_pending(account, id);
                 true
             }
             _ => false,
@@ -201,9 +324,44 @@ impl Store {
         }
     }
 
-    /// Registers a device.
-    pub fn add_device(&self, device: Device) {
-        self.lock().devices.insert(device.id, device);
+    /// Stores a session token of `device`; beyond `cap` live ones the device's oldest
+    /// session ends.
+    pub fn add_session(&self, hash: TokenHash, grant: TokenGrant, device: Uuid, cap: usize) {
+        let mut inner = self.lock();
+        let key = hash.lookup_key();
+        inner.tokens.insert(key, (hash, grant));
+        let sessions = inner.sessions_by_device.entry(device).or_default();
+        sessions.push_back(key);
+        let excess = sessions.len().saturating_sub(cap);
+        let ended: Vec<[u8; 16]> = sessions.drain(..excess).collect();
+        for key in ended {
+            inner.tokens.remove(&key);
+        }
+    }
+
+    /// Active devices of `account`: not revoked, certificate not expired.
+    pub fn active_devices(&self, account: AccountId, now: i64) -> usize {
+        self.lock().active_devices(account, now)
+    }
+
+    /// Registers a device, unless its account has `limits.devices_per_account` active
+    /// devices already.
+    pub fn add_device(&self, device: Device, limits: &Limits, now: i64) -> Result<(), DevicesFull> {
+        let mut inner = self.lock();
+        let account = device.account;
+        if inner.active_devices(account, now) >= limits.devices_per_account {
+            return Err(DevicesFull);
+        }
+        inner
+            .devices_by_account
+            .entry(account)
+            .or_default()
+            .push(device.id);
+        inner.devices.insert(device.id, device);
+        // Revoked and expired devices are kept so their nonces are refused with the
+        // right reason, but only as many as active ones may exist.
+        inner.forget_inactive_devices(account, limits.devices_per_account, now);
+        Ok(())
     }
 
     /// A device, revoked or not.
@@ -257,7 +415,25 @@ impl Store {
             }
             keep
         });
+        let Inner {
+            challenges,
+            pending_by_account,
+            ..
+        } = &mut *inner;
+        pending_by_account.retain(|_, ids| {
+            ids.retain(|id| challenges.get(id).is_some_and(|c| !c.validated));
+            !ids.is_empty()
+        });
         inner.tokens.retain(|_, (_, grant)| grant.expires_at > now);
+        let Inner {
+            tokens,
+            sessions_by_device,
+            ..
+        } = &mut *inner;
+        sessions_by_device.retain(|_, keys| {
+            keys.retain(|key| tokens.contains_key(key));
+            !keys.is_empty()
+        });
         inner.nonces.retain(|_, forget_at| *forget_at > now);
         swept
     }
@@ -277,14 +453,140 @@ mod tests {
             code: "c".repeat(16),
             expires_at,
             validated: false,
+            requested_by: IpAddr::from([192, 0, 2, 1]),
         }
+    }
+
+    fn add(store: &Store, id: Uuid, c: Challenge) {
+        let added = store.add_challenge(id, c, &Limits::default(), 0);
+        assert_eq!(added, Ok(None));
+    }
+
+    #[test]
+    fn an_accounts_oldest_pending_challenge_makes_room_for_a_new_one() {
+        let store = Store::new();
+        let limits = Limits {
+            pending_challenges_per_account: 2,
+            challenges: 3,
+            ..Limits::default()
+        };
+        let ids: Vec<Uuid> = (1..=5).map(|n| Uuid::new_v4([n; 16])).collect();
+        assert_eq!(
+            store.add_challenge(ids[0], challenge(1000), &limits, 0),
+            Ok(None)
+        );
+        assert_eq!(
+            store.add_challenge(ids[1], challenge(1000), &limits, 0),
+            Ok(None)
+        );
+        // A validated challenge is no longer pending: it does not count.
+        assert!(store.validate_challenge(&ids[1], 0, 2000));
+        assert_eq!(
+            store.add_challenge(ids[2], challenge(1000), &limits, 0),
+            Ok(None)
+        );
+        assert_eq!(
+            store.add_challenge(ids[3], challenge(1000), &limits, 0),
+            Ok(Some(ids[0]))
+        );
+        assert_eq!(store.complete_challenge(&ids[0], 0), Completion::Missing);
+        // Another client's challenge goes only when the newcomer has none of its own.
+        let stranger = |n: u8| {
+            let mut c = challenge(1000);
+            c.requested_by = IpAddr::from([198, 51, 100, n]);
+            c
+        };
+        let flood: Vec<Uuid> = (10..13).map(|n| Uuid::new_v4([n; 16])).collect();
+        assert_eq!(
+            store.add_challenge(flood[0], stranger(1), &limits, 0),
+            Ok(Some(ids[2]))
+        );
+        assert_eq!(
+            store.add_challenge(flood[1], stranger(1), &limits, 0),
+            Ok(Some(flood[0]))
+        );
+        assert_eq!(
+            store.add_challenge(flood[2], stranger(1), &limits, 0),
+            Ok(Some(flood[1])),
+            "the stranger evicts its own, the owner's ids[3] stays"
+        );
+        let other = Challenge {
+            account: account(8),
+            ..challenge(1000)
+        };
+        assert_eq!(
+            store.add_challenge(ids[4], other, &limits, 10),
+            Err(ChallengesFull {
+                retry_after_ms: 1000
+            })
+        );
+    }
+
+    fn device(n: u8, revoked: bool) -> Device {
+        let key = crate::keys::DeviceKey::generate().unwrap_or_else(|e| panic!("{e}"));
+        let pem = key.public_pem().unwrap_or_else(|e| panic!("{e}"));
+        Device {
+            id: Uuid::new_v4([n; 16]),
+            account: account(9),
+            key: DevicePublicKey::from_spki_pem(&pem).unwrap_or_else(|e| panic!("{e}")),
+            name: String::new(),
+            platform: String::new(),
+            certificate_expires_at: 1000,
+            revoked,
+        }
+    }
+
+    #[test]
+    fn devices_are_capped_per_account_and_old_inactive_ones_forgotten() {
+        let store = Store::new();
+        let limits = Limits {
+            devices_per_account: 2,
+            ..Limits::default()
+        };
+        let template = device(1, false);
+        let make = |n: u8| Device {
+            id: Uuid::new_v4([n; 16]),
+            ..template.clone()
+        };
+        assert_eq!(store.add_device(make(1), &limits, 0), Ok(()));
+        assert_eq!(store.add_device(make(2), &limits, 0), Ok(()));
+        assert_eq!(store.add_device(make(3), &limits, 0), Err(DevicesFull));
+        assert!(store.revoke_device(&make(1).id, account(9)).is_some());
+        assert_eq!(store.active_devices(account(9), 0), 1);
+        assert_eq!(store.add_device(make(3), &limits, 0), Ok(()));
+        // Certificates expired at 1000: all inactive; two are kept, the oldest goes.
+        assert_eq!(store.add_device(make(4), &limits, 2000), Ok(()));
+        assert!(store.device(&make(1).id).is_none());
+        assert!(store.device(&make(2).id).is_none());
+        assert!(store.device(&make(3).id).is_some());
+    }
+
+    #[test]
+    fn a_devices_oldest_session_ends_beyond_the_cap() {
+        let store = Store::new();
+        let d = device(5, false);
+        store
+            .add_device(d.clone(), &Limits::default(), 0)
+            .unwrap_or_else(|_| panic!("room"));
+        let grant = TokenGrant {
+            account: d.account,
+            expires_at: 500,
+            device: Some(d.id),
+        };
+        let hashes: Vec<TokenHash> = ["a", "b", "c"].iter().map(|t| TokenHash::of(t)).collect();
+        for hash in &hashes {
+            store.add_session(*hash, grant, d.id, 2);
+        }
+        assert_eq!(store.token(&hashes[0], 0), None);
+        assert_eq!(store.token(&hashes[1], 0), Some(grant));
+        assert_eq!(store.token(&hashes[2], 0), Some(grant));
     }
 
     #[test]
     fn challenge_is_consumed_once() {
         let store = Store::new();
         let id = Uuid::new_v4([1; 16]);
-        store.add_challenge(id, challenge(1000));
+        add(&store, id, challenge(1000));
         assert_eq!(store.complete_challenge(&id, 10), Completion::Pending);
         assert!(store.validate_challenge(&id, 10, 2000));
         assert!(!store.has_pending_challenges(10));
@@ -299,7 +601,7 @@ mod tests {
     fn expired_challenge_is_neither_pending_nor_validated() {
         let store = Store::new();
         let id = Uuid::new_v4([2; 16]);
-        store.add_challenge(id, challenge(1000));
+        add(&store, id, challenge(1000));
         assert!(store.pending_challenges(1000).is_empty());
         assert!(!store.validate_challenge(&id, 1000, 5000));
         assert_eq!(store.complete_challenge(&id, 1000), Completion::Missing);

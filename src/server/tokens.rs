@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 
 /// Random bytes in a token.
 pub const TOKEN_BYTES: usize = 32;
-/// Characters in a challenge (the protocol allows 16–32).
-pub const CHALLENGE_CHARS: usize = 32;
+/// Characters in a challenge (the protocol allows 16–32). 30, so that the subject
+/// `auth-{challenge}` (35 characters) fits GD's 35-character subject limit; 178 bits.
+pub const CHALLENGE_CHARS: usize = 30;
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// `N` bytes from the OS CSPRNG.
