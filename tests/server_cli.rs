@@ -26,6 +26,7 @@ fn help_explains_every_flag() {
         "--gd-fault-rate",
         "--gd-latency-ms",
         "--rate-limit-per-minute",
+        "--max-pending-challenges",
         "DASHAUTH_LISTEN",
         "DASHAUTH_GD_URL",
         "per account and address",

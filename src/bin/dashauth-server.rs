@@ -51,6 +51,9 @@ OPTIONS:
                                   it per account and address; 0 turns limits off
                                   [default: 30 with GD, 0 with the emulator]
                                   (DASHAUTH_RATE_LIMIT_PER_MINUTE)
+    --max-pending-challenges N    Challenges held at once; beyond it request_challenge
+                                  answers 503 [default: 100000]
+                                  (DASHAUTH_MAX_PENDING_CHALLENGES)
     --trust-forwarded-for         Take the client IP from X-Forwarded-For; only behind
                                   a reverse proxy you run (DASHAUTH_TRUST_FORWARDED_FOR=1)
     --data-dir PATH               Where the CA key and certificate persist [default:
@@ -66,7 +69,7 @@ OPTIONS:
 ";
 
 /// Flags that take a value.
-const VALUE_FLAGS: [&str; 14] = [
+const VALUE_FLAGS: [&str; 15] = [
     "listen",
     "gd-url",
     "bot-account-id",
@@ -77,6 +80,7 @@ const VALUE_FLAGS: [&str; 14] = [
     "session-ttl-s",
     "complete-wait-ms",
     "rate-limit-per-minute",
+    "max-pending-challenges",
     "data-dir",
     "gd-fault-rate",
     "gd-latency-ms",
@@ -199,6 +203,9 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
     if let Some(n) = parse_value(values, "rate-limit-per-minute")? {
         config.rate_limit_per_minute = n;
     }
+    if let Some(n) = parse_value(values, "max-pending-challenges")? {
+        config.limits.challenges = n;
+    }
     config.validate().map_err(|e| e.to_string())?;
     check_emulator_exposure(&config, parse_switch(values, "allow-public-emulator")?)?;
     let mut notes = Vec::new();
@@ -304,11 +311,13 @@ mod tests {
             &[
                 ("DASHAUTH_POLL_INTERVAL_MS", "900"),
                 ("DASHAUTH_CHALLENGE_TTL_S", "7"),
+                ("DASHAUTH_MAX_PENDING_CHALLENGES", "500000"),
             ],
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert_eq!(config.challenge_ttl, Duration::from_secs(7));
+        assert_eq!(config.limits.challenges, 500_000);
         assert_eq!(config.listen.port(), 0);
     }
 
@@ -353,6 +362,7 @@ mod tests {
         assert!(run_config(&["--frobnicate"], &[]).is_err());
         assert!(run_config(&["--listen"], &[]).is_err());
         assert!(run_config(&["--trust-forwarded-for=maybe"], &[]).is_err());
+        assert!(run_config(&["--max-pending-challenges", "0"], &[]).is_err());
         assert_eq!(run_config(&["--help"], &[]).err().as_deref(), Some("help"));
     }
 }

@@ -10,11 +10,8 @@
 use super::app::App;
 use super::challenges::millis;
 use super::log::log_event;
-use super::store::PendingChallenge;
 use crate::gd::{self, GdError, Message, endpoint};
 use crate::gd_client::GdClient;
-use crate::protocol::challenge_subject;
-use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +27,10 @@ struct Flags {
     challenge_added: bool,
     hint: bool,
     shutdown: bool,
+    /// The bot sleeps with no fetch planned: only then does a new challenge need to
+    /// wake it. A planned fetch serves every challenge issued before it, so waking the
+    /// bot for each of thousands of challenges a second would only burn CPU.
+    idle: bool,
 }
 
 /// How the HTTP side wakes the bot thread. Setting a flag takes a short lock, fine from
@@ -50,14 +51,26 @@ impl BotSignal {
         self.wake.notify_all();
     }
 
-    /// A challenge was issued: the bot may have to leave its idle state.
+    /// A challenge was issued: the bot may have to leave its idle state. The flag is
+    /// always set (the bot reads it before it sleeps, so no wake-up is lost) but the
+    /// bot is woken only from its idle sleep.
     pub fn challenge_added(&self) {
-        self.raise(|f| f.challenge_added = true);
+        let mut flags = self.flags();
+        flags.challenge_added = true;
+        if std::mem::take(&mut flags.idle) {
+            drop(flags);
+            self.wake.notify_all();
+        }
     }
 
     /// A client asked for a pending challenge: its message is probably there now.
+    /// Waking the bot once is enough however many clients ask.
     pub fn hint(&self) {
-        self.raise(|f| f.hint = true);
+        let mut flags = self.flags();
+        if !std::mem::replace(&mut flags.hint, true) {
+            drop(flags);
+            self.wake.notify_all();
+        }
     }
 
     /// Stops the bot after its current request.
@@ -69,6 +82,7 @@ impl BotSignal {
     /// the flags.
     fn wait(&self, until: Option<Instant>) -> Flags {
         let mut flags = self.flags();
+        flags.idle = until.is_none();
         loop {
             if flags.challenge_added || flags.hint || flags.shutdown {
                 break;
@@ -270,8 +284,7 @@ impl Bot {
     /// that could not be parsed: left in the inbox they would be read again forever.
     fn pass(&self) -> Result<PassReport, GdError> {
         let inbox = self.read_inbox()?;
-        let pending = self.app.store.pending_challenges(self.app.now_ms());
-        let validated = self.validate(&inbox.messages, &pending);
+        let validated = self.validate(&inbox.messages);
         if validated > 0 {
             self.app.metrics.challenges_validated(validated);
             self.app.announce_validated();
@@ -312,16 +325,13 @@ impl Bot {
 
     /// Validates each pending challenge whose owner sent exactly its subject; returns
     /// how many it validated.
-    fn validate(&self, messages: &[Message], pending: &[PendingChallenge]) -> u64 {
-        let by_subject: HashMap<String, &PendingChallenge> = pending
-            .iter()
-            .map(|p| (challenge_subject(&p.code), p))
-            .collect();
+    fn validate(&self, messages: &[Message]) -> u64 {
         let now = self.app.now_ms();
         let keep_until = now.saturating_add(millis(self.app.config.challenge_ttl));
         let mut validated = 0;
         for message in messages {
-            let Some(challenge) = by_subject.get(&message.subject) else {
+            let store = &self.app.store;
+            let Some(challenge) = store.pending_challenge_for_subject(&message.subject, now) else {
                 continue;
             };
             if message.account_id != challenge.account.get() {

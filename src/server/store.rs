@@ -103,6 +103,13 @@ struct Inner {
     /// Each account's pending challenges, oldest first, for the per-account cap. May
     /// hold ids that are no longer pending; they are pruned before counting.
     pending_by_account: HashMap<AccountId, VecDeque<Uuid>>,
+    /// Every challenge in the order it was issued, hence of expiry (one TTL for all):
+    /// the bot asks "is anything pending?" on every wake, and the answer must not cost
+    /// a scan of the whole store. Entries no longer pending are dropped from the front.
+    pending_queue: VecDeque<Uuid>,
+    /// Challenge code → id, so that the bot finds the challenge a message's subject
+    /// names without copying every pending challenge. May hold ids no longer pending.
+    pending_by_code: HashMap<String, Uuid>,
     tokens: HashMap<[u8; 16], (TokenHash, TokenGrant)>,
     /// Each device's session tokens (lookup keys), oldest first, for the per-device cap.
     sessions_by_device: HashMap<Uuid, VecDeque<[u8; 16]>>,
@@ -175,8 +182,16 @@ impl Inner {
                 .is_some_and(|c| c.requested_by == new.requested_by)
         });
         let oldest = ids.remove(same_client.unwrap_or(0))?;
-        challenges.remove(&oldest);
+        if let Some(evicted) = challenges.remove(&oldest) {
+            self.pending_by_code.remove(&evicted.code);
+        }
         Some(oldest)
+    }
+
+    fn is_pending(&self, id: &Uuid, now: i64) -> bool {
+        self.challenges
+            .get(id)
+            .is_some_and(|c| !c.validated && c.expires_at > now)
     }
 
     fn forget_pending(&mut self, account: AccountId, id: &Uuid) {
@@ -224,7 +239,9 @@ impl Store {
             let retry_after_ms = oldest.map_or(0, |t| t.saturating_sub(now)).max(1000);
             return Err(ChallengesFull { retry_after_ms });
         }
+        inner.pending_by_code.insert(challenge.code.clone(), id);
         inner.challenges.insert(id, challenge);
+        inner.pending_queue.push_back(id);
         inner
             .pending_by_account
             .entry(account)
@@ -233,18 +250,22 @@ impl Store {
         Ok(evicted)
     }
 
-    /// Unexpired, unvalidated challenges: what the bot must look for.
-    pub fn pending_challenges(&self, now: i64) -> Vec<PendingChallenge> {
-        self.lock()
-            .challenges
-            .iter()
-            .filter(|(_, c)| !c.validated && c.expires_at > now)
-            .map(|(id, c)| PendingChallenge {
-                id: *id,
-                account: c.account,
-                code: c.code.clone(),
-            })
-            .collect()
+    /// The unexpired, unvalidated challenge whose subject is `subject`, if any: what
+    /// the bot looks up for each message it reads.
+    pub fn pending_challenge_for_subject(
+        &self,
+        subject: &str,
+        now: i64,
+    ) -> Option<PendingChallenge> {
+        let code = subject.strip_prefix(crate::protocol::SUBJECT_PREFIX)?;
+        let inner = self.lock();
+        let id = *inner.pending_by_code.get(code)?;
+        let c = inner.challenges.get(&id)?;
+        (inner.is_pending(&id, now) && c.code == code).then(|| PendingChallenge {
+            id,
+            account: c.account,
+            code: c.code.clone(),
+        })
     }
 
     /// How many challenges the bot is looking for (a gauge for `/metrics`).
@@ -256,12 +277,17 @@ impl Store {
             .count()
     }
 
-    /// Whether the bot has anything to look for.
+    /// Whether the bot has anything to look for. Amortised O(1): entries that are no
+    /// longer pending leave the front of the queue for good.
     pub fn has_pending_challenges(&self, now: i64) -> bool {
-        self.lock()
-            .challenges
-            .values()
-            .any(|c| !c.validated && c.expires_at > now)
+        let mut inner = self.lock();
+        while let Some(id) = inner.pending_queue.front().copied() {
+            if inner.is_pending(&id, now) {
+                return true;
+            }
+            inner.pending_queue.pop_front();
+        }
+        false
     }
 
     /// Marks a pending challenge validated, keeping it until `keep_until` so the client
@@ -418,12 +444,17 @@ impl Store {
         let Inner {
             challenges,
             pending_by_account,
+            pending_by_code,
+            pending_queue,
             ..
         } = &mut *inner;
+        let is_pending = |id: &Uuid| challenges.get(id).is_some_and(|c| !c.validated);
         pending_by_account.retain(|_, ids| {
-            ids.retain(|id| challenges.get(id).is_some_and(|c| !c.validated));
+            ids.retain(is_pending);
             !ids.is_empty()
         });
+        pending_by_code.retain(|_, id| is_pending(id));
+        pending_queue.retain(is_pending);
         inner.tokens.retain(|_, (_, grant)| grant.expires_at > now);
         let Inner {
             tokens,
@@ -598,11 +629,47 @@ mod tests {
     }
 
     #[test]
+    fn pending_lookups_follow_validation_and_expiry() {
+        let store = Store::new();
+        let (first, second) = (Uuid::new_v4([4; 16]), Uuid::new_v4([5; 16]));
+        let second_challenge = Challenge {
+            code: "d".repeat(16),
+            ..challenge(2000)
+        };
+        add(&store, first, challenge(1000));
+        add(&store, second, second_challenge);
+        let subject = |c: &str| crate::protocol::challenge_subject(&c.repeat(16));
+        let found = store.pending_challenge_for_subject(&subject("c"), 0);
+        assert_eq!(found.map(|p| p.id), Some(first));
+        assert_eq!(
+            store.pending_challenge_for_subject(&"c".repeat(16), 0),
+            None
+        );
+        // The first (front of the queue) validated: the second still counts.
+        assert!(store.validate_challenge(&first, 10, 5000));
+        assert_eq!(store.pending_challenge_for_subject(&subject("c"), 10), None);
+        assert!(store.has_pending_challenges(10));
+        let found = store.pending_challenge_for_subject(&subject("d"), 10);
+        assert_eq!(found.map(|p| p.id), Some(second));
+        // Past its expiry nothing is pending, and the sweep drops the indexes too.
+        assert!(!store.has_pending_challenges(2000));
+        assert_eq!(
+            store.pending_challenge_for_subject(&subject("d"), 2000),
+            None
+        );
+        store.sweep(6000);
+        assert!(store.lock().pending_by_code.is_empty());
+        assert!(store.lock().pending_queue.is_empty());
+    }
+
+    #[test]
     fn expired_challenge_is_neither_pending_nor_validated() {
         let store = Store::new();
         let id = Uuid::new_v4([2; 16]);
         add(&store, id, challenge(1000));
-        assert!(store.pending_challenges(1000).is_empty());
+        assert!(!store.has_pending_challenges(1000));
+        let subject = crate::protocol::challenge_subject(&challenge(1000).code);
+        assert_eq!(store.pending_challenge_for_subject(&subject, 1000), None);
         assert!(!store.validate_challenge(&id, 1000, 5000));
         assert_eq!(store.complete_challenge(&id, 1000), Completion::Missing);
         assert_eq!(store.sweep(1000).unvalidated_challenges, 1);
