@@ -299,19 +299,21 @@ pub fn check_response(http_status: u16, body: &str) -> Result<&str, GdError> {
     Ok(text)
 }
 
-/// One message of a `getGJMessages20.php` listing (or `downloadGJMessage20.php`).
+/// One message of a `getGJMessages20.php` listing (or `downloadGJMessage20.php`), with
+/// its subject and body as `T`: decoded text in a [`Message`], the text as uploaded in a
+/// [`RawMessage`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Message {
+pub struct GdMessage<T> {
     /// Key 1.
     pub id: u64,
     /// Key 2: the other account (the sender, in an inbox).
     pub account_id: u32,
     /// Key 3: the other player's user id.
     pub user_id: u32,
-    /// Key 4, decoded.
-    pub subject: String,
-    /// Key 5, decoded; only present in `downloadGJMessage20.php` answers.
-    pub body: Option<String>,
+    /// Key 4.
+    pub subject: T,
+    /// Key 5; only present in `downloadGJMessage20.php` answers.
+    pub body: Option<T>,
     /// Key 6.
     pub username: String,
     /// Key 7, e.g. `19 seconds`.
@@ -321,6 +323,17 @@ pub struct Message {
     /// Key 9: this account sent it.
     pub sent: bool,
 }
+
+/// A message as a client reads it: subject and body decoded.
+pub type Message = GdMessage<String>;
+
+/// Subject or body text as GD stores and serves it: what the sender uploaded (base64 when
+/// the sender followed the format), never decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Raw(pub String);
+
+/// A message as GD serves it (the emulator's side).
+pub type RawMessage = GdMessage<Raw>;
 
 /// The `#total:offset:page_size` footer of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -443,30 +456,6 @@ fn to_u32(v: u64) -> Result<u32, GdError> {
     u32::try_from(v).map_err(|_| GdError::Malformed(format!("{v} is out of range")))
 }
 
-/// One message as GD serves it: the subject and body are the text the sender uploaded,
-/// served back verbatim, since GD stores what it was sent without decoding it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RawMessage {
-    /// Key 1.
-    pub id: u64,
-    /// Key 2: the other account (the sender, in an inbox).
-    pub account_id: u32,
-    /// Key 3: the other player's user id.
-    pub user_id: u32,
-    /// Key 4, as uploaded (base64 when the sender followed the format).
-    pub subject: String,
-    /// Key 5, as uploaded; only in `downloadGJMessage20.php` answers.
-    pub body: Option<String>,
-    /// Key 6.
-    pub username: String,
-    /// Key 7.
-    pub age: String,
-    /// Key 8.
-    pub read: bool,
-    /// Key 9.
-    pub sent: bool,
-}
-
 impl Message {
     /// The message as it goes over the wire, subject and body encoded.
     pub fn to_raw(&self) -> RawMessage {
@@ -474,8 +463,8 @@ impl Message {
             id: self.id,
             account_id: self.account_id,
             user_id: self.user_id,
-            subject: encode_subject(&self.subject),
-            body: self.body.as_deref().map(encode_body),
+            subject: Raw(encode_subject(&self.subject)),
+            body: self.body.as_deref().map(|b| Raw(encode_body(b))),
             username: self.username.clone(),
             age: self.age.clone(),
             read: self.read,
@@ -498,12 +487,12 @@ pub fn format_message(m: &RawMessage) -> String {
         m.user_id,
         m.account_id,
         m.id,
-        m.subject,
+        m.subject.0,
         u8::from(m.read),
         u8::from(m.sent),
         m.age
     );
-    if let Some(body) = &m.body {
+    if let Some(Raw(body)) = &m.body {
         out.push_str(":5:");
         out.push_str(body);
     }

@@ -6,7 +6,7 @@
 use super::limits::Limits;
 use super::metrics::{GD_ENDPOINTS, Metrics, endpoint_index};
 use super::reply::ApiError;
-use crate::gd::{self, DELETE_BATCH, PAGE_SIZE, PageInfo, RawMessage, SECRET, endpoint};
+use crate::gd::{self, DELETE_BATCH, PAGE_SIZE, PageInfo, Raw, RawMessage, SECRET, endpoint};
 use crate::protocol::AccountId;
 use axum::Router;
 use axum::body::Bytes;
@@ -422,8 +422,8 @@ impl World {
             id,
             account_id: other,
             user_id,
-            subject: m.subject.clone(),
-            body: with_body.then(|| m.body.clone()),
+            subject: Raw(m.subject.clone()),
+            body: with_body.then(|| Raw(m.body.clone())),
             username,
             age: age(m.sent_at.elapsed()),
             read: m.read,
