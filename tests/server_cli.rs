@@ -59,16 +59,7 @@ fn server_prints_its_address_serves_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let base = read_base_url(&mut child);
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let http = dashauth::http::Http::new(Duration::from_secs(5));
@@ -117,17 +108,21 @@ fn spawn_server(args: &[&str]) -> (Child, String) {
             .spawn()
             .unwrap_or_else(|e| panic!("{e}")),
     );
-    let stdout = child.0.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let base = read_base_url(&mut child.0);
+    (child, base)
+}
+
+/// The base URL from the server's first stdout line, `listening on http://ADDR`.
+fn read_base_url(child: &mut std::process::Child) -> String {
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap_or_else(|e| panic!("{e}"));
-    let base = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, base)
+        .to_string()
 }
 
 /// One whole login against the binary and its emulator, over HTTP.

@@ -4,13 +4,11 @@
 mod server_support;
 
 use dashauth::clock::now_ms;
-use dashauth::keys::DeviceKey;
 use dashauth::protocol::{self, NonceRejection};
-use dashauth::server::ServerHandle;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 use server_support::{
-    Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server,
+    Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, register, start_server,
 };
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,41 +19,6 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEaHf+wlD2hxr30hkoQEbkTVDq8vYf
 c8iJRRVPN9Dfhsizpo9ArLAJMGaLFfZBXeWLQvlQh8ChqDdRgMCLNWY8HQ==
 -----END PUBLIC KEY-----
 ";
-
-/// A logged-in account with one registered device.
-struct Registered {
-    token: String,
-    device: String,
-    key: DeviceKey,
-    certificate: Reply,
-}
-
-fn register(api: &Api, server: &ServerHandle, account_id: u32) -> Registered {
-    let token = login(api, server, &Player::new(server, account_id));
-    let key = device_key();
-    let certificate = api
-        .post(
-            "client/auth/handshake",
-            Some(&bearer(&token)),
-            Some(&handshake_body(&key)),
-        )
-        .expect(200);
-    Registered {
-        token,
-        device: certificate.field("device_id"),
-        key,
-        certificate,
-    }
-}
-
-impl Registered {
-    /// A nonce timestamped now by the key's monotonic clock: two calls in the same
-    /// millisecond would otherwise repeat a timestamp, which the server refuses as a
-    /// replay.
-    fn nonce_now(&self) -> String {
-        nonce(&self.device, &self.key, self.key.next_nonce_timestamp())
-    }
-}
 
 #[track_caller]
 fn expect_rejection(reply: Reply, reason: NonceRejection) {

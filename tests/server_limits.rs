@@ -7,7 +7,8 @@ use dashauth::clock::now_ms;
 use dashauth::http::Method;
 use dashauth::server::ServerHandle;
 use server_support::{
-    Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, start_server,
+    Api, Player, Registered, Reply, bearer, device_key, handshake_body, login, nonce, register,
+    start_server,
 };
 use std::time::Duration;
 
@@ -127,16 +128,7 @@ fn challenge_complete_is_limited_per_ip() {
 fn failed_nonce_checks_are_limited_per_ip() {
     let server = start_server(|c| c.rate_limit_per_minute = 3);
     let api = Api::new(&server);
-    let token = login(&api, &server, &Player::new(&server, 8301));
-    let key = device_key();
-    let device = api
-        .post(
-            "client/auth/handshake",
-            Some(&bearer(&token)),
-            Some(&handshake_body(&key)),
-        )
-        .expect(200)
-        .field("device_id");
+    let Registered { device, key, .. } = register(&api, &server, 8301);
     // Successes do not count. Distinct timestamps from one base: `now_ms() - offset`
     // repeats itself whenever a request takes exactly a millisecond.
     let base = now_ms();

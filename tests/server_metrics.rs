@@ -5,7 +5,7 @@ mod server_support;
 
 use dashauth::clock::now_ms;
 use dashauth::gd::endpoint;
-use server_support::{Api, Player, bearer, device_key, handshake_body, login, nonce, start_server};
+use server_support::{Api, Player, Registered, handshake, login, nonce, start_server};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -114,15 +114,7 @@ fn a_login_shows_in_the_counters_and_histograms() {
     );
 
     // A device session, then a replayed nonce.
-    let key = device_key();
-    let device = api
-        .post(
-            "client/auth/handshake",
-            Some(&bearer(&token)),
-            Some(&handshake_body(&key)),
-        )
-        .expect(200)
-        .field("device_id");
+    let Registered { device, key, .. } = handshake(&api, &token);
     let header = nonce(&device, &key, now_ms());
     api.post("client/auth/session", Some(&header), None)
         .expect(200);

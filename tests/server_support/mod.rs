@@ -257,3 +257,48 @@ pub fn handshake_body(key: &DeviceKey) -> Value {
         "platform": "linux",
     })
 }
+
+/// A logged-in account with one registered device.
+pub struct Registered {
+    /// The login token the device was registered with.
+    pub token: String,
+    /// The device id.
+    pub device: String,
+    /// Its private key.
+    pub key: DeviceKey,
+    /// The handshake's reply (certificate, CA, expiry).
+    pub certificate: Reply,
+}
+
+impl Registered {
+    /// A nonce timestamped now by the key's monotonic clock: two calls in the same
+    /// millisecond would otherwise repeat a timestamp, which the server refuses as a
+    /// replay.
+    pub fn nonce_now(&self) -> String {
+        nonce(&self.device, &self.key, self.key.next_nonce_timestamp())
+    }
+}
+
+/// Registers a fresh key with `token`'s account (the handshake, expected to succeed).
+pub fn handshake(api: &Api, token: &str) -> Registered {
+    let key = device_key();
+    let certificate = api
+        .post(
+            "client/auth/handshake",
+            Some(&bearer(token)),
+            Some(&handshake_body(&key)),
+        )
+        .expect(200);
+    Registered {
+        token: token.to_string(),
+        device: certificate.field("device_id"),
+        key,
+        certificate,
+    }
+}
+
+/// Logs `account_id` in and registers a device for it.
+pub fn register(api: &Api, server: &ServerHandle, account_id: u32) -> Registered {
+    let token = login(api, server, &Player::new(server, account_id));
+    handshake(api, &token)
+}
