@@ -44,7 +44,7 @@ impl Token {
 
     /// Checks the form of a token.
     pub fn parse(s: &str) -> Result<Self> {
-        if s.is_empty() || s.len() > Self::MAX_BYTES || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        if !is_visible_ascii(s, Self::MAX_BYTES) {
             return Err(Error::InvalidArgument(format!(
                 "a token is 1–{} visible ASCII characters",
                 Self::MAX_BYTES
@@ -63,6 +63,12 @@ impl Token {
     }
 }
 
+/// 1 to `max_bytes` visible ASCII characters: what fits an HTTP header or form field
+/// as is, with nothing to escape.
+fn is_visible_ascii(s: &str, max_bytes: usize) -> bool {
+    !s.is_empty() && s.len() <= max_bytes && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Token(<secret>)")
@@ -79,7 +85,7 @@ impl Gjp2 {
 
     /// Checks the form of a gjp2: 1–256 visible ASCII characters.
     pub fn parse(s: &str) -> Result<Self> {
-        if s.is_empty() || s.len() > Self::MAX_BYTES || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        if !is_visible_ascii(s, Self::MAX_BYTES) {
             return Err(Error::InvalidArgument(format!(
                 "gjp2 is 1–{} visible ASCII characters (GD's is 40 hex digits)",
                 Self::MAX_BYTES
