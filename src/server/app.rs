@@ -4,6 +4,7 @@
 use super::Config;
 use super::bot::BotSignal;
 use super::certs::CertAuthority;
+use super::events::{self, Event};
 use super::latency::RouteLatency;
 use super::log::log_event;
 use super::metrics::Metrics;
@@ -20,8 +21,13 @@ use tokio::sync::watch;
 pub struct App {
     /// The configuration the server started with.
     pub config: Config,
-    /// Challenges, tokens, devices, nonces.
+    /// Challenges, tokens, devices, nonces, the CA: everything that must survive a
+    /// restart.
     pub store: Store,
+    /// This process among the instances sharing the store (bot leases name it).
+    pub instance_id: String,
+    /// Runs store calls from the bot's thread.
+    pub runtime: tokio::runtime::Handle,
     /// Signs device certificates.
     pub ca: CertAuthority,
     /// Counters.
@@ -40,11 +46,19 @@ pub struct App {
 
 impl App {
     /// Assembles the state; `shutdown` turns true when the server stops.
-    pub fn new(config: Config, ca: CertAuthority, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        ca: CertAuthority,
+        shutdown: watch::Receiver<bool>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         App {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             config,
-            store: Store::new(),
+            store,
+            instance_id: super::tokens::new_uuid().to_string(),
+            runtime,
             ca,
             metrics: Arc::new(Metrics::default()),
             latency: Arc::new(RouteLatency::default()),
@@ -62,6 +76,11 @@ impl App {
     /// Wakes every long poll to look at its challenge again.
     pub fn announce_validated(&self) {
         self.validated.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Asks the bot (of whichever instance polls it) to read its inbox soon.
+    pub async fn hint_bot(&self) {
+        events::publish(self, Event::Hint).await;
     }
 
     /// A receiver that sees the next [`Self::announce_validated`].

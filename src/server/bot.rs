@@ -9,7 +9,9 @@
 
 use super::app::App;
 use super::challenges::millis;
+use super::events::{self, Event};
 use super::log::log_event;
+use super::store::{Sender, StoreError};
 use crate::gd::{self, GdError, Message, endpoint};
 use crate::gd_client::GdClient;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -78,11 +80,11 @@ impl BotSignal {
         self.raise(|f| f.shutdown = true);
     }
 
-    /// Sleeps until a flag is raised or `until` passes (forever with `None`), then takes
-    /// the flags.
-    fn wait(&self, until: Option<Instant>) -> Flags {
+    /// Sleeps until a flag is raised or `until` passes, then takes the flags. `idle`:
+    /// no fetch is planned, so a new challenge must wake the bot.
+    fn wait(&self, until: Option<Instant>, idle: bool) -> Flags {
         let mut flags = self.flags();
-        flags.idle = until.is_none();
+        flags.idle = idle;
         loop {
             if flags.challenge_added || flags.hint || flags.shutdown {
                 break;
@@ -239,10 +241,11 @@ impl Bot {
     }
 
     fn run(self) {
-        let mut schedule = Schedule::new(self.app.config.poll_interval);
+        let interval = self.app.config.poll_interval;
+        let mut schedule = Schedule::new(interval);
         loop {
             let now = Instant::now();
-            if self.app.store.has_pending_challenges(self.app.now_ms()) {
+            if self.has_pending() {
                 schedule.pending(now);
             } else {
                 schedule.idle();
@@ -250,16 +253,46 @@ impl Bot {
             match schedule.next_fetch() {
                 Some(due) if due <= now => self.fetch(&mut schedule),
                 due => {
-                    let flags = self.app.bot.wait(due);
+                    // Idle, the bot still looks at the store once an interval: another
+                    // instance sharing it may have issued challenges for this bot.
+                    let until = due.unwrap_or_else(|| after(now, interval));
+                    let flags = self.app.bot.wait(Some(until), due.is_none());
                     if flags.shutdown {
                         return;
                     }
-                    if flags.hint && self.app.store.has_pending_challenges(self.app.now_ms()) {
+                    if flags.hint && self.has_pending() {
                         schedule.hint(Instant::now());
                     }
                 }
             }
         }
+    }
+
+    /// Runs a store call from this thread.
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.app.runtime.block_on(future)
+    }
+
+    /// Whether any challenge waits for this bot; a store failure is logged and reads
+    /// as "nothing", and the next look comes an interval later.
+    fn has_pending(&self) -> bool {
+        let store = &self.app.store;
+        match self.block_on(store.has_pending_challenges(self.account_id, self.app.now_ms())) {
+            Ok(pending) => pending,
+            Err(e) => {
+                log_event!("bot: {e}");
+                false
+            }
+        }
+    }
+
+    /// Takes or renews this instance's lease on polling the bot account, for three
+    /// intervals: if this instance dies, another takes the bot over within that.
+    fn hold_lease(&self) -> Result<bool, StoreError> {
+        let now = self.app.now_ms();
+        let until = now.saturating_add(millis(self.app.config.poll_interval).saturating_mul(3));
+        let store = &self.app.store;
+        self.block_on(store.acquire_bot_lease(self.account_id, &self.app.instance_id, until, now))
     }
 
     fn fetch(&self, schedule: &mut Schedule) {
@@ -282,12 +315,16 @@ impl Bot {
 
     /// One inbox fetch: read, validate, then delete what was read, including messages
     /// that could not be parsed: left in the inbox they would be read again forever.
-    fn pass(&self) -> Result<PassReport, GdError> {
+    fn pass(&self) -> Result<PassReport, PassError> {
+        // Another instance polls this bot while it holds the lease: nothing to do here.
+        if !self.hold_lease()? {
+            return Ok(PassReport::default());
+        }
         let inbox = self.read_inbox()?;
-        let validated = self.validate(&inbox.messages);
+        let validated = self.validate(&inbox.messages)?;
         if validated > 0 {
             self.app.metrics.challenges_validated(validated);
-            self.app.announce_validated();
+            self.block_on(events::publish(&self.app, Event::Validated));
         }
         for id in &inbox.unparsed_ids {
             log_event!(
@@ -325,37 +362,40 @@ impl Bot {
 
     /// Validates each pending challenge whose owner sent exactly its subject; returns
     /// how many it validated.
-    fn validate(&self, messages: &[Message]) -> u64 {
+    fn validate(&self, messages: &[Message]) -> Result<u64, StoreError> {
         let now = self.app.now_ms();
         let keep_until = now.saturating_add(millis(self.app.config.challenge_ttl));
+        let store = &self.app.store;
         let mut validated = 0;
         for message in messages {
-            let store = &self.app.store;
-            let Some(challenge) = store.pending_challenge_for_subject(&message.subject, now) else {
+            let found =
+                self.block_on(store.pending_challenge_for_subject(&message.subject, now))?;
+            let Some(challenge) = found else {
                 continue;
             };
+            // No challenge id in the log: with it a log reader could collect the token.
             if message.account_id != challenge.account.get() {
                 log_event!(
-                    "bot ignored message {} from account {}: challenge {} belongs to account {}",
+                    "bot ignored message {} from account {}: the challenge it names belongs \
+                     to account {}",
                     message.id,
                     message.account_id,
-                    challenge.id,
                     challenge.account
                 );
-            } else if self
-                .app
-                .store
-                .validate_challenge(&challenge.id, now, keep_until)
-            {
-                log_event!(
-                    "challenge {} validated for account {}",
-                    challenge.id,
-                    challenge.account
-                );
+                continue;
+            }
+            let sender = Sender {
+                username: message.username.clone(),
+                user_id: message.user_id,
+            };
+            let done =
+                self.block_on(store.validate_challenge(&challenge.id, &sender, now, keep_until))?;
+            if done {
+                log_event!("bot validated a challenge of account {}", challenge.account);
                 validated += 1;
             }
         }
-        validated
+        Ok(validated)
     }
 
     fn delete(&self, ids: &[u64]) -> Result<(), GdError> {
@@ -372,8 +412,36 @@ impl Bot {
     }
 }
 
+/// Why a pass stopped: GD failed, or the store did.
+#[derive(Debug)]
+enum PassError {
+    Gd(GdError),
+    Store(StoreError),
+}
+
+impl From<GdError> for PassError {
+    fn from(e: GdError) -> Self {
+        PassError::Gd(e)
+    }
+}
+
+impl From<StoreError> for PassError {
+    fn from(e: StoreError) -> Self {
+        PassError::Store(e)
+    }
+}
+
+impl std::fmt::Display for PassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PassError::Gd(e) => e.fmt(f),
+            PassError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Logs what a pass did, or why it failed.
-fn report(outcome: &Result<PassReport, GdError>, schedule: &Schedule) {
+fn report(outcome: &Result<PassReport, PassError>, schedule: &Schedule) {
     match outcome {
         Ok(report) if report.read > 0 => log_event!(
             "bot read {} message(s), validated {} challenge(s)",

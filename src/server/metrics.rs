@@ -42,6 +42,8 @@ pub struct Metrics {
     challenges_issued: AtomicU64,
     challenges_validated: AtomicU64,
     challenges_expired: AtomicU64,
+    challenges_evicted: AtomicU64,
+    challenges_refused_full: AtomicU64,
     tokens_issued: AtomicU64,
     session_tokens_issued: AtomicU64,
     nonce_rejections: [AtomicU64; NonceRejection::ALL.len()],
@@ -80,6 +82,15 @@ impl Metrics {
     /// Challenges dropped unvalidated at expiry.
     pub fn challenges_expired(&self, n: u64) {
         bump(&self.challenges_expired, n);
+    }
+    /// Pending challenges evicted to make room (per account and client, or the
+    /// heaviest holder's when the store was full).
+    pub fn challenges_evicted(&self, n: u64) {
+        bump(&self.challenges_evicted, n);
+    }
+    /// A challenge refused because the store was full and the client held the most.
+    pub fn challenges_refused_full(&self) {
+        bump(&self.challenges_refused_full, 1);
     }
     /// A login token handed out for a validated challenge.
     pub fn token_issued(&self) {
@@ -120,6 +131,8 @@ impl Metrics {
             challenges_issued: get(&self.challenges_issued),
             challenges_validated: get(&self.challenges_validated),
             challenges_expired: get(&self.challenges_expired),
+            challenges_evicted: get(&self.challenges_evicted),
+            challenges_refused_full: get(&self.challenges_refused_full),
             tokens_issued: get(&self.tokens_issued),
             session_tokens_issued: get(&self.session_tokens_issued),
             nonce_rejections: NonceRejection::ALL
@@ -147,6 +160,10 @@ pub struct MetricsSnapshot {
     pub challenges_validated: u64,
     /// Challenges that expired unvalidated.
     pub challenges_expired: u64,
+    /// Pending challenges evicted to make room.
+    pub challenges_evicted: u64,
+    /// Challenges refused because the store was full.
+    pub challenges_refused_full: u64,
     /// Login tokens handed out for validated challenges.
     pub tokens_issued: u64,
     /// Device session tokens handed out.

@@ -13,6 +13,7 @@ mod certs;
 mod challenges;
 mod devices;
 mod emulator;
+mod events;
 mod latency;
 mod limits;
 mod log;
@@ -22,7 +23,7 @@ mod prometheus;
 mod rate_limit;
 mod reply;
 mod routes;
-mod store;
+pub mod store;
 mod tokens;
 
 pub use limits::Limits;
@@ -40,6 +41,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use store::{Location, Store};
 use tokio::sync::watch;
 
 /// Account id of the bot the emulator creates when no GD URL is given.
@@ -88,8 +90,12 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Pretend the server clock is off by this much (tests of clock-skew handling).
     pub clock_offset_ms: i64,
-    /// Where the CA key and certificate persist; `None` = generated in memory.
+    /// The SQLite data directory (created 0700); `None` with no `database_url` = a
+    /// private temporary directory removed at shutdown (tests, throwaway servers).
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://…`): state shared by every instance using it; wins
+    /// over `data_dir`.
+    pub database_url: Option<String>,
     /// Lifetime of device session tokens.
     pub session_ttl: Duration,
     /// Validity of device certificates.
@@ -117,6 +123,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             clock_offset_ms: 0,
             data_dir: None,
+            database_url: None,
             session_ttl: Duration::from_secs(24 * 3600),
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
@@ -259,9 +266,23 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Starts a server and returns once it accepts connections.
+    /// Starts a server and returns once it accepts connections. Opens (and migrates)
+    /// the store first: a database that cannot be used stops the start with its reason.
     pub fn start(config: Config) -> io::Result<ServerHandle> {
         config.validate()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dashauth-http")
+            .enable_all()
+            .build()?;
+        let location = Location::of(config.database_url.as_deref(), config.data_dir.as_deref());
+        let store = runtime
+            .block_on(Store::open(&location))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let ca = runtime.block_on(CertAuthority::load_or_create(
+            &store,
+            config.data_dir.as_deref(),
+        ))?;
         let listener = std::net::TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -269,12 +290,17 @@ impl ServerHandle {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{addr}/database"),
         };
-        let ca = CertAuthority::load_or_create(config.data_dir.as_deref())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let app = Arc::new(App::new(config, ca, shutdown_rx));
+        let app = Arc::new(App::new(
+            config,
+            store,
+            ca,
+            shutdown_rx,
+            runtime.handle().clone(),
+        ));
         let emulator = embedded_emulator(&app);
         let router = routes::router(app.clone(), emulator.clone().map(Emulator::router));
-        let http = spawn_http(listener, router, app.clone())?;
+        let http = spawn_http(runtime, listener, router, app.clone())?;
         let mut handle = ServerHandle {
             addr,
             gd_url,
@@ -287,9 +313,10 @@ impl ServerHandle {
         };
         handle.spawn_bot()?;
         log_event!(
-            "listening on http://{addr}; bot account {} reads {}",
+            "listening on http://{addr}; bot account {} reads {}; state in {}",
             handle.app.config.bot_account_id,
-            handle.gd_description()
+            handle.gd_description(),
+            handle.app.store.backend_name()
         );
         Ok(handle)
     }
@@ -376,13 +403,19 @@ impl ServerHandle {
         let Some(running) = self.running.take() else {
             return;
         };
-        running.shutdown.send_replace(true);
+        // The bot runs its store calls on the HTTP side's runtime: it stops first, and
+        // the runtime after it.
         self.app.bot.shutdown();
-        for thread in running.threads {
+        let mut threads = running.threads;
+        let http = (!threads.is_empty()).then(|| threads.remove(0));
+        let join = |thread: JoinHandle<()>| {
             if thread.join().is_err() {
                 log_event!("a server thread panicked");
             }
-        }
+        };
+        threads.into_iter().for_each(join);
+        running.shutdown.send_replace(true);
+        http.into_iter().for_each(join);
         log_event!("server on {} stopped", self.addr);
     }
 }
@@ -414,17 +447,14 @@ const _: () = {
     let _ = assert_send_sync::<ServerHandle>;
 };
 
-/// Runs the HTTP side on a new thread with its own runtime; returns once it listens.
+/// Runs the HTTP side on a new thread with the server's runtime; returns once it
+/// listens.
 fn spawn_http(
+    runtime: tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     router: axum::Router,
     app: Arc<App>,
 ) -> io::Result<JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("dashauth-http")
-        .enable_all()
-        .build()?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("dashauth-server".into())
@@ -460,24 +490,29 @@ async fn serve(
     });
     let server = tokio::spawn(server.into_future());
     let sweeper = tokio::spawn(sweep_periodically(app.clone()));
+    let listener = tokio::spawn(events::listen(app.clone()));
     let _ = ready.send(Ok(()));
     let _ = app.watch_shutdown().wait_for(|stopped| *stopped).await;
     // Long polls answer at once on shutdown; other requests get a short grace period.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     sweeper.abort();
+    listener.abort();
 }
 
 async fn sweep_periodically(app: Arc<App>) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
     loop {
         ticks.tick().await;
-        let swept = app.store.sweep(app.now_ms());
-        if swept.unvalidated_challenges > 0 {
-            app.metrics.challenges_expired(swept.unvalidated_challenges);
-            log_event!(
-                "{} challenge(s) expired unvalidated",
-                swept.unvalidated_challenges
-            );
+        match app.store.sweep(app.now_ms()).await {
+            Ok(swept) if swept.unvalidated_challenges > 0 => {
+                app.metrics.challenges_expired(swept.unvalidated_challenges);
+                log_event!(
+                    "{} challenge(s) expired unvalidated",
+                    swept.unvalidated_challenges
+                );
+            }
+            Ok(_) => {}
+            Err(e) => log_event!("sweep: {e}"),
         }
         app.limiter.sweep();
     }

@@ -16,7 +16,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The route handler.
 pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&app))
+    let pending = app.store.pending_challenge_count(app.now_ms()).await.ok();
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        render(&app, pending),
+    )
 }
 
 /// Writes `# HELP` and `# TYPE` lines.
@@ -38,8 +42,9 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
-/// The whole exposition.
-pub fn render(app: &App) -> String {
+/// The whole exposition; `pending` is left out when the database could not give it,
+/// rather than reported as 0.
+pub fn render(app: &App, pending: Option<u64>) -> String {
     let m = app.metrics.snapshot();
     let mut out = String::with_capacity(8 * 1024);
     family(
@@ -116,6 +121,18 @@ pub fn render(app: &App) -> String {
     }
     counter(
         &mut out,
+        "dashauth_challenges_evicted_total",
+        "Pending challenges evicted to make room for newer ones.",
+        m.challenges_evicted,
+    );
+    counter(
+        &mut out,
+        "dashauth_challenges_refused_full_total",
+        "Challenges refused because the server held all it may.",
+        m.challenges_refused_full,
+    );
+    counter(
+        &mut out,
         "dashauth_rate_limited_total",
         "Requests answered 429.",
         m.rate_limited,
@@ -126,8 +143,9 @@ pub fn render(app: &App) -> String {
         "gauge",
         "Challenges the bot is looking for now.",
     );
-    let pending = app.store.pending_challenge_count(app.now_ms());
-    let _ = writeln!(out, "dashauth_pending_challenges {pending}");
+    if let Some(pending) = pending {
+        let _ = writeln!(out, "dashauth_pending_challenges {pending}");
+    }
     render_latency(&mut out, &app.latency.snapshot());
     out
 }
