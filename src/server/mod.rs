@@ -22,11 +22,13 @@ mod prometheus;
 mod rate_limit;
 mod reply;
 mod routes;
+mod standalone_emulator;
 mod store;
 mod tokens;
 
 pub use limits::Limits;
 pub use metrics::MetricsSnapshot;
+pub use standalone_emulator::{EmulatorConfig, EmulatorHandle, run_emulator};
 
 use app::App;
 use bot::Bot;
@@ -90,6 +92,9 @@ pub struct Config {
     pub clock_offset_ms: i64,
     /// Where the CA key and certificate persist; `None` = generated in memory.
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (`postgres://…`) of the store; `None` = the store of `data_dir`.
+    /// Holds a password: never logged.
+    pub database_url: Option<String>,
     /// Lifetime of device session tokens.
     pub session_ttl: Duration,
     /// Validity of device certificates.
@@ -117,6 +122,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             clock_offset_ms: 0,
             data_dir: None,
+            database_url: None,
             session_ttl: Duration::from_secs(24 * 3600),
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
@@ -172,6 +178,14 @@ impl Config {
         if let Some(url) = &self.gd_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid_config(format!("GD URL {url:?} is not http(s)")));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            // The URL is not quoted back: it usually carries a password.
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(invalid_config(
+                    "the database URL must start with postgres:// or postgresql://".into(),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.gd_fault_rate) {
