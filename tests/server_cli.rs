@@ -434,3 +434,24 @@ fn refused_with_usage_error(command: &mut Command) -> String {
     assert_eq!(status.code(), Some(2), "{stderr}");
     stderr
 }
+
+#[test]
+fn a_failure_at_run_time_exits_with_status_1_and_says_why() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let addr = taken
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_string();
+    let output = dashauth_server()
+        .args(["--listen", &addr])
+        .env("RUST_LOG", "not a filter [")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ERROR dashauth-server:") && stderr.contains("in use"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("RUST_LOG"), "{stderr}");
+}

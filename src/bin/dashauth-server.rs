@@ -386,9 +386,14 @@ fn check_emulator_exposure(listen: SocketAddr, allowed: bool, real_gd: bool) -> 
 /// Writes that fail (stderr closed) are dropped silently: reporting them would mean
 /// writing to stderr again, and a log line must never stop the server.
 fn init_logging(args: &LogArgs) {
-    let filter = match &args.log_level {
-        Some(directives) => EnvFilter::new(directives),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    // --log-level was checked while parsing; RUST_LOG was not, so a bad one falls back.
+    let directives = args.log_level.clone().or(rust_log).unwrap_or("info".into());
+    let (filter, bad_filter) = match EnvFilter::builder().parse(&directives) {
+        Ok(filter) => (filter, None),
+        Err(e) => (EnvFilter::new("info"), Some(e)),
     };
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -405,6 +410,9 @@ fn init_logging(args: &LogArgs) {
     };
     if let Err(e) = installed {
         eprintln!("dashauth-server: logging is off: {e}");
+    }
+    if let Some(e) = bad_filter {
+        tracing::warn!("RUST_LOG {directives:?} is not a log filter ({e}); logging at info");
     }
 }
 
