@@ -1,65 +1,16 @@
-//! One timestamped line per notable event, on stderr. Callers never pass a token, a gjp2
-//! or a key here: only ids, account numbers and reasons.
+//! One line per notable event, through `tracing` at level INFO with the calling module
+//! as target (so `RUST_LOG=dashauth::server::bot=info` picks one part). Callers never
+//! pass a token, a gjp2, a key or a collectable challenge id here: only ids that prove
+//! nothing, account numbers and reasons.
+//!
+//! The library never installs a subscriber: the `dashauth-server` binary does (human
+//! lines or JSON on stderr), and a program that embeds the server chooses its own, or
+//! none, in which case events cost next to nothing and go nowhere.
 
-use crate::clock;
-use std::fmt;
-use std::io::Write;
-
-/// Writes `2024-05-01T12:00:00.123Z message` to stderr. A failed write is ignored:
-/// `eprintln!` would panic when stderr is a closed pipe, killing a request or the bot
-/// thread over a log line.
-pub(crate) fn event(args: fmt::Arguments<'_>) {
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{} {args}",
-        utc_timestamp(clock::now_ms())
-    );
-}
-
-/// `log_event!("challenge {id} validated")`: formats and writes one event line.
+/// `log_event!("challenge {id} validated")`: one INFO event with the formatted message.
 macro_rules! log_event {
     ($($arg:tt)*) => {
-        $crate::server::log::event(format_args!($($arg)*))
+        ::tracing::info!("{}", format_args!($($arg)*))
     };
 }
 pub(crate) use log_event;
-
-/// RFC 3339 UTC time with milliseconds, without a date crate.
-pub(crate) fn utc_timestamp(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
-    let ms = unix_ms.rem_euclid(1000);
-    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        day_secs / 3600,
-        day_secs / 60 % 60,
-        day_secs % 60
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc_timestamp;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc_timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
-}

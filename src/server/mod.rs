@@ -23,11 +23,13 @@ mod prometheus;
 mod rate_limit;
 mod reply;
 mod routes;
+mod standalone_emulator;
 pub mod store;
 mod tokens;
 
 pub use limits::Limits;
 pub use metrics::MetricsSnapshot;
+pub use standalone_emulator::{EmulatorConfig, EmulatorHandle, run_emulator};
 
 use app::App;
 use bot::Bot;
@@ -94,7 +96,7 @@ pub struct Config {
     /// private temporary directory removed at shutdown (tests, throwaway servers).
     pub data_dir: Option<PathBuf>,
     /// A PostgreSQL URL (`postgres://…`): state shared by every instance using it; wins
-    /// over `data_dir`.
+    /// over `data_dir`. Holds a password: never logged.
     pub database_url: Option<String>,
     /// Lifetime of device session tokens.
     pub session_ttl: Duration,
@@ -179,6 +181,14 @@ impl Config {
         if let Some(url) = &self.gd_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid_config(format!("GD URL {url:?} is not http(s)")));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            // The URL is not quoted back: it usually carries a password.
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(invalid_config(
+                    "the database URL must start with postgres:// or postgresql://".into(),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.gd_fault_rate) {
