@@ -8,6 +8,7 @@
 mod capi;
 mod crypto;
 mod footprint;
+mod instances;
 mod load;
 mod login;
 mod report;
@@ -16,7 +17,7 @@ mod stats;
 mod throughput;
 
 use report::Report;
-use server::{POLL_INTERVAL, Server};
+use server::{Backend, POLL_INTERVAL, Server};
 use stats::{Percentiles, fmt_duration, fmt_percentiles, median, median_percentiles};
 use std::time::Duration;
 
@@ -235,22 +236,41 @@ fn login_rows(report: &mut Report, server: &Server, runs: usize) {
 }
 
 fn throughput_rows(report: &mut Report, runs: usize) {
+    for backend in Backend::available() {
+        backend_rows(report, runs, &backend);
+    }
+    if !Backend::available().iter().any(|b| matches!(b, Backend::Postgres(_))) {
+        report.check(
+            "PostgreSQL figures",
+            "not measured: DASHAUTH_TEST_DATABASE_URL is not set (bench/run.sh sets it)".into(),
+            "measured",
+            false,
+        );
+    }
+}
+
+fn backend_rows(report: &mut Report, runs: usize, backend: &Backend) {
+    let store = backend.name();
+    let (challenge_floor, nonce_floor) = match backend {
+        Backend::Sqlite => (10_000.0, 8_000.0),
+        Backend::Postgres(_) => (4_000.0, 3_000.0),
+    };
     let mut challenge = Vec::new();
     for run in 0..runs {
-        eprintln!("request_challenge load, run {} …", run + 1);
-        challenge.push(throughput::request_challenge());
+        eprintln!("{store}: request_challenge load, run {} …", run + 1);
+        challenge.push(throughput::request_challenge(backend));
     }
-    eprintln!("client/me: registering devices …");
-    let target = throughput::NonceTarget::new();
+    eprintln!("{store}: client/me: registering devices …");
+    let target = throughput::NonceTarget::new(backend);
     let mut me = Vec::new();
     for run in 0..runs {
-        eprintln!("client/me load, run {} (signing nonces first) …", run + 1);
+        eprintln!("{store}: client/me load, run {} (signing nonces first) …", run + 1);
         me.push(target.client_me());
     }
     drop(target);
     for (name, results, floor) in [
-        ("`GET request_challenge`", &challenge, 15_000.0),
-        ("nonce-authenticated `GET client/me`", &me, 5_000.0),
+        ("`GET request_challenge`", &challenge, challenge_floor),
+        ("nonce-authenticated `GET client/me`", &me, nonce_floor),
     ] {
         let rate = median(&results.iter().map(|r| r.load.rate()).collect::<Vec<_>>());
         let p = median_percentiles(&results.iter().map(|r| r.load.latency).collect::<Vec<_>>());
@@ -264,7 +284,7 @@ fn throughput_rows(report: &mut Report, runs: usize) {
         };
         report.check(
             &format!(
-                "{name}, {} connections: requests/s",
+                "{store}: {name}, {} connections: requests/s",
                 throughput::CONNECTIONS
             ),
             format!("{rate:.0}/s ({errors} errors{pool})"),
@@ -272,12 +292,52 @@ fn throughput_rows(report: &mut Report, runs: usize) {
             rate >= floor && errors == 0,
         );
         report.note(
-            &format!("{name}: latency p50 / p90 / p99"),
+            &format!("{store}: {name}: latency p50 / p90 / p99"),
             fmt_percentiles(&p),
         );
         report.note(
-            &format!("{name}: server CPU time per request"),
+            &format!("{store}: {name}: server CPU time per request"),
             fmt_duration(cpu),
+        );
+    }
+    let server = Server::start_on("store-login", backend);
+    let client = capi::Client::new(&server.base_url(), &server.gd_url());
+    let mut per_run = Vec::new();
+    let mut failures = 0;
+    for run in 0..runs {
+        eprintln!("{store}: 50 logins one at a time, run {} …", run + 1);
+        let batch = login::run(&client, 50, 1);
+        per_run.push(stats::percentiles(&batch.latencies));
+        failures += batch.failures.len();
+    }
+    let p = median_percentiles(&per_run);
+    report.check(
+        &format!("{store}: login start → token, one at a time: p50 / p90 / p99"),
+        format!("{} ({failures} failed)", fmt_percentiles(&p)),
+        "p50 ≤ 150 ms",
+        p.p50.as_secs_f64() <= 0.150 && failures == 0,
+    );
+    if let Some(url) = server.database_url() {
+        eprintln!("{store}: cross-instance completion …");
+        let shared = server::SharedGd {
+            gd_url: server.gd_url(),
+            database_url: url.to_string(),
+        };
+        let other = Server::start_instance("store-second", &shared);
+        let delays = instances::completion_delays(&server, &other, 20);
+        let p = stats::percentiles(&delays.delays);
+        report.check(
+            "PostgreSQL: long poll on instance B after the validation seen on instance A: p50 / p90 / max",
+            format!(
+                "{} / {} / {} ({} of {} completed)",
+                fmt_duration(p.p50),
+                fmt_duration(p.p90),
+                fmt_duration(delays.delays.iter().copied().max().unwrap_or_default()),
+                delays.delays.len(),
+                delays.attempts
+            ),
+            "≤ 100 ms",
+            p.p90.as_secs_f64() <= 0.100 && delays.delays.len() == delays.attempts,
         );
     }
 }
