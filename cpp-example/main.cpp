@@ -182,18 +182,32 @@ int main(int argc, char **argv) {
     }
 
     // ---------------------------------------------------------------------------------
-    step(4, "Generating a device key and registering this device (the handshake)");
-    // C: dashauth_device_key_generate(&key);
-    //    dashauth_device_register(client, token, key, "name", "platform", &device);
+    step(4, "Enrolling this device: a P-256 key, proven by a fresh GD message");
+    // C: dashauth_device_key_generate_type(DASHAUTH_KEY_TYPE_P256, &key);
+    //    dashauth_request_challenge(client, account_id, &challenge);
+    //    dashauth_send_gd_message(client, challenge, account_id, gjp2);
+    //    dashauth_device_enroll(client, challenge, key, "name", "platform", &device)
+    //      (PENDING until the server's bot has seen the message: call again);
     //    dashauth_device_id(device) (borrowed, lives as long as the device);
-    //    dashauth_device_key_free(key); dashauth_device_free(device).
-    // The private key is generated here and never leaves the device; the server signs a
-    // certificate for its public half.
-    auto key = dashauth::DeviceKey::generate();
-    if (failed(key, "dashauth_device_key_generate")) return 1;
-    auto device = dashauth::Device::register_device(client.value(), token, key.value(),
-                                                    "DashAuth C++ example", platform_name());
-    if (failed(device, "dashauth_device_register")) return 1;
+    //    dashauth_device_key_free(key); dashauth_challenge_free(challenge);
+    //    dashauth_device_free(device).
+    // Enrolment needs its own GD message, never a token: a token is what you hand to your
+    // mod's server, and whoever holds it must not be able to add a device. The private
+    // key is generated here and never leaves the device; it signs a proof of possession
+    // and the server certifies its public half.
+    auto key = dashauth::DeviceKey::generate(DASHAUTH_KEY_TYPE_P256);
+    if (failed(key, "dashauth_device_key_generate_type")) return 1;
+    auto challenge = client->request_challenge(account_id);
+    if (failed(challenge, "dashauth_request_challenge")) return 1;
+    auto sent = client->send_gd_message(challenge.value(), account_id, gjp2);
+    if (failed(sent, "dashauth_send_gd_message")) return 1;
+    auto device = dashauth::Device::enroll(client.value(), challenge.value(), key.value(),
+                                           "DashAuth C++ example", platform_name());
+    for (int polls = 0; polls < 10 && device.status() == DASHAUTH_STATUS_PENDING; ++polls) {
+        device = dashauth::Device::enroll(client.value(), challenge.value(), key.value(),
+                                          "DashAuth C++ example", platform_name());
+    }
+    if (failed(device, "dashauth_device_enroll")) return 1;
     detail("device id: " + device->id());
     detail("certificate expires in " + days_from_now(device->expires_at()));
     auto needs_rotation = device->needs_rotation();

@@ -117,6 +117,36 @@ typedef int32_t dashauth_status;
 #endif // __cplusplus
 
 /**
+ * The types of device key. P-256 is the one new devices should use: it takes
+ * milliseconds to generate (RSA up to seconds on a phone) and hardware key stores hold it.
+ */
+enum dashauth_key_type
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * RSA 2048-4096 bits (generated at 2048), PKCS#1 v1.5 signatures with SHA-256.
+   */
+  DASHAUTH_KEY_TYPE_RSA = 0,
+  /**
+   * ECDSA P-256 with SHA-256, DER-encoded signatures.
+   */
+  DASHAUTH_KEY_TYPE_P256 = 1,
+  /**
+   * Ed25519 (RFC 8032).
+   */
+  DASHAUTH_KEY_TYPE_ED25519 = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum dashauth_key_type dashauth_key_type;
+#else
+typedef int32_t dashauth_key_type;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Where a login is, as reported by dashauth_login_poll.
  */
 typedef enum dashauth_login_stage {
@@ -174,7 +204,8 @@ typedef struct dashauth_client dashauth_client;
 typedef struct dashauth_device dashauth_device;
 
 /**
- * An RSA private key (2048-4096 bits) that never leaves the device.
+ * A private key that never leaves the device: RSA (2048-4096 bits), ECDSA P-256 or
+ * Ed25519.
  *
  * Thread safety: immutable; may be used from any number of threads at once.
  */
@@ -407,29 +438,33 @@ dashauth_status dashauth_client_revoke_token(const dashauth_client *client,
 DASHAUTH_API void dashauth_client_free(dashauth_client *client);
 
 /**
- * Registers `key` for the account of the login token `token` (POST
- * client/auth/handshake): the handshake. `name` (1-64 characters, e.g. the computer's
- * name) is what the player sees in a device list; `platform` is 1-32 characters, e.g.
- * "windows". The device keeps its own copy of the key.
+ * Enrols `key` as a new device of the account that sent the challenge's GD message
+ * (POST client/auth/handshake, by GD proof): call after dashauth_send_gd_message. The key
+ * signs a proof of possession; the server consumes the challenge. `name` (1-64
+ * characters, e.g. the computer's name) is what the player sees in a device list;
+ * `platform` is 1-32 characters, e.g. "windows". The device keeps its own copy of the
+ * key.
  *
  * On OK, `*device_out` is a new device, freed with dashauth_device_free; save it with
- * dashauth_device_to_json. Blocks for one HTTP request.
+ * dashauth_device_to_json. PENDING while the bot has not seen the message yet (call
+ * again; `*device_out` is then NULL). Blocks for one long poll (at most half the client's
+ * timeout).
  *
- * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token, bad name or
- * platform), NETWORK, UNAUTHORIZED (token rejected), RATE_LIMITED, HTTP, PROTOCOL,
- * CRYPTO, PANIC.
+ * Returns OK, PENDING, NULL_ARGUMENT, INVALID_ARGUMENT (bad name or platform), NOT_FOUND
+ * (the challenge expired or was used), NETWORK, RATE_LIMITED, HTTP (among them 400: the
+ * server refused the key or its proof), PROTOCOL, CRYPTO, PANIC.
  *
  * # Safety
- * `client` and `key` are NULL or live handles; `token`, `name`, `platform` are NULL or
- * NUL-terminated strings; `device_out` is NULL or writable.
+ * `client`, `challenge` and `key` are NULL or live handles; `name`, `platform` are NULL
+ * or NUL-terminated strings; `device_out` is NULL or writable.
  */
 DASHAUTH_API
-dashauth_status dashauth_device_register(const dashauth_client *client,
-                                         const char *token,
-                                         const dashauth_device_key *key,
-                                         const char *name,
-                                         const char *platform,
-                                         dashauth_device **device_out);
+dashauth_status dashauth_device_enroll(const dashauth_client *client,
+                                       const dashauth_challenge *challenge,
+                                       const dashauth_device_key *key,
+                                       const char *name,
+                                       const char *platform,
+                                       dashauth_device **device_out);
 
 /**
  * The device id (a lowercase UUID); "" for NULL.
@@ -648,13 +683,44 @@ DASHAUTH_API void dashauth_device_free(dashauth_device *device);
 DASHAUTH_API dashauth_status dashauth_device_key_generate(dashauth_device_key **key_out);
 
 /**
- * Reads a private key from PKCS#8 PEM text ("-----BEGIN PRIVATE KEY-----"), RSA of
- * 2048-4096 bits.
+ * Generates a new key of `key_type` (a dashauth_key_type value) from the operating
+ * system's random generator.
+ *
+ * On OK, `*key_out` is a new key, freed with dashauth_device_key_free. P-256 and Ed25519
+ * take well under a millisecond; RSA blocks for 50 ms to a few seconds on a phone (call
+ * it off the game's main thread).
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (not a key type), CRYPTO, PANIC.
+ *
+ * # Safety
+ * `key_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_key_generate_type(int32_t key_type,
+                                                  dashauth_device_key **key_out);
+
+/**
+ * The type of `key`.
+ *
+ * On OK, `*type_out` is written. Does not block.
+ *
+ * Returns OK, NULL_ARGUMENT, PANIC.
+ *
+ * # Safety
+ * `key` is NULL or a live key; `type_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_key_type(const dashauth_device_key *key,
+                                         dashauth_key_type *type_out);
+
+/**
+ * Reads a private key from PKCS#8 PEM text ("-----BEGIN PRIVATE KEY-----"): RSA of
+ * 2048-4096 bits, P-256 or Ed25519.
  *
  * On OK, `*key_out` is a new key, freed with dashauth_device_key_free. Does not block.
  *
  * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, empty, over 16 KiB, not an
- * RSA PKCS#8 key, wrong size), PANIC.
+ * RSA, P-256 or Ed25519 PKCS#8 key, wrong RSA size), PANIC.
  *
  * # Safety
  * `pkcs8_pem` is NULL or a NUL-terminated string; `key_out` is NULL or writable.
@@ -702,7 +768,7 @@ dashauth_status dashauth_device_key_public_pem(const dashauth_device_key *key,
 DASHAUTH_API void dashauth_device_key_free(dashauth_device_key *key);
 
 /**
- * Signs a nonce: standard base64 (padded) of the RSASSA-PKCS1-v1_5/SHA-256 signature of
+ * Signs a nonce with the key's own algorithm: standard base64 (padded) of the signature of
  * the ASCII decimal `timestamp_ms`. Deterministic.
  *
  * On OK, `*signature_out` is a new string (free with dashauth_string_free). Does not

@@ -396,8 +396,8 @@ private:
     detail::Handle<dashauth_client> handle_;
 };
 
-/// A device's RSA private key. It never leaves the device: keep it with to_pem() or,
-/// once registered, with Device::to_json().
+/// A device's private key (RSA, P-256 or Ed25519). It never leaves the device: keep it
+/// with to_pem() or, once enrolled, with Device::to_json().
 class DeviceKey {
 public:
     DeviceKey() = default;
@@ -408,6 +408,20 @@ public:
         dashauth_device_key *raw = nullptr;
         const Status status = dashauth_device_key_generate(&raw);
         return detail::result(status, DeviceKey(raw));
+    }
+    /// A new key of `type`: DASHAUTH_KEY_TYPE_P256 for new devices (under a millisecond,
+    /// what hardware key stores hold), DASHAUTH_KEY_TYPE_ED25519, or RSA.
+    static Result<DeviceKey> generate(dashauth_key_type type) {
+        dashauth_device_key *raw = nullptr;
+        const Status status =
+            dashauth_device_key_generate_type(static_cast<std::int32_t>(type), &raw);
+        return detail::result(status, DeviceKey(raw));
+    }
+    /// The key's type.
+    Result<dashauth_key_type> type() const {
+        dashauth_key_type type = DASHAUTH_KEY_TYPE_RSA;
+        const Status status = dashauth_device_key_type(handle_.get(), &type);
+        return detail::result(status, type);
     }
     /// From PKCS#8 PEM.
     static Result<DeviceKey> from_pem(const std::string &pkcs8_pem) {
@@ -454,14 +468,17 @@ public:
     Device() = default;
     explicit Device(dashauth_device *raw) noexcept : handle_(raw) {}
 
-    /// Blocking: registers `key` for the account that owns `token` (the handshake). The
-    /// device keeps its own copy of the key.
-    static Result<Device> register_device(const Client &client, const std::string &token,
-                                          const DeviceKey &key, const std::string &name,
-                                          const std::string &platform) {
+    /// Blocking, after Client::send_gd_message: enrols `key` as a device of the account
+    /// that sent the challenge's GD message (the handshake, by GD proof). Fails with
+    /// DASHAUTH_STATUS_PENDING while the bot has not seen the message yet (call again),
+    /// DASHAUTH_STATUS_NOT_FOUND once the challenge is gone. The device keeps its own copy
+    /// of the key.
+    static Result<Device> enroll(const Client &client, const Challenge &challenge,
+                                 const DeviceKey &key, const std::string &name,
+                                 const std::string &platform) {
         dashauth_device *raw = nullptr;
-        const Status status = dashauth_device_register(client.get(), token.c_str(), key.get(),
-                                                       name.c_str(), platform.c_str(), &raw);
+        const Status status = dashauth_device_enroll(client.get(), challenge.get(), key.get(),
+                                                     name.c_str(), platform.c_str(), &raw);
         return detail::result(status, Device(raw));
     }
 

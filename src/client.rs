@@ -10,8 +10,8 @@ use crate::gd::{self, GdError};
 use crate::gd_client::GdClient;
 use crate::http::{Http, Method, Response};
 use crate::protocol::{
-    self, AccountId, ChallengeData, DeviceCertificate, HandshakeRequest, MeData, Payload,
-    RotateRequest, SessionData, Uuid, WhoAmI, join_url, route, truncate,
+    self, AccountId, ChallengeData, DeviceCertificate, EnrolledDevice, HandshakeRequest, MeData,
+    Payload, RotateRequest, SessionData, Uuid, WhoAmI, join_url, route, truncate,
 };
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -329,20 +329,22 @@ impl Client {
         interpret_empty(&response)
     }
 
-    /// `POST client/auth/handshake`: registers a device key with a login token.
-    pub fn handshake(
+    /// `POST client/auth/handshake?wait_ms=N`: enrols a device by GD proof (the request
+    /// names a challenge whose GD message was sent). `Ok(None)` while the bot has not
+    /// seen the message yet; `NotFound` when the challenge is gone.
+    pub fn enroll(
         &self,
-        token: &Token,
         request: &HandshakeRequest,
-    ) -> Result<DeviceCertificate> {
+        wait_ms: Option<u64>,
+    ) -> Result<Option<EnrolledDevice>> {
+        let wait_ms = wait_ms.unwrap_or_else(|| self.default_long_poll_ms());
         let body = to_json(request)?;
-        let response = self.send(
-            Method::Post,
-            route::HANDSHAKE,
-            Some(&token.bearer()),
-            Some(&body),
-        )?;
-        interpret(&response)
+        let path = format!("{}?wait_ms={wait_ms}", route::HANDSHAKE);
+        let response = self.send(Method::Post, &path, None, Some(&body))?;
+        if response.status == 401 {
+            return Ok(None);
+        }
+        interpret(&response).map(Some)
     }
 
     /// `POST client/auth/rotate`, authenticated by `nonce` (an `Authorization` value)
@@ -680,7 +682,10 @@ mod tests {
             interpret::<WhoAmI>(&bare),
             Ok(WhoAmI {
                 account_id: 3,
-                expires_at: 9
+                expires_at: 9,
+                audience: None,
+                gd_username: None,
+                gd_user_id: None,
             })
         );
         assert!(matches!(

@@ -4,7 +4,7 @@
 
 use crate::client::{Client, Token};
 use crate::error::{Error, Result};
-use crate::keys::DeviceKey;
+use crate::keys::{DeviceKey, enrollment_proof_message, rotation_proof_message};
 use crate::protocol::{
     self, DeviceCertificate, HandshakeRequest, MeData, NonceHeader, NonceRejection, RotateRequest,
     SessionData, Uuid, truncate,
@@ -80,25 +80,31 @@ struct SaveFile {
 }
 
 impl Device {
-    /// Handshake: registers `key` for the account of `token`. `name` (1–64 characters) is
-    /// what the player sees in a device list; `platform` is 1–32 characters, e.g.
-    /// `windows`.
-    pub fn register(
+    /// Enrolment by GD proof: registers `key` for the account that sent the GD message
+    /// of `challenge_id` (sent before this call). `name` (1–64 characters) is what the
+    /// player sees in a device list; `platform` is 1–32 characters, e.g. `windows`.
+    /// `Ok(None)` while the bot has not seen the message (call again); blocks for one long
+    /// poll.
+    pub fn enroll(
         client: &Client,
-        token: &Token,
+        challenge_id: &Uuid,
         key: &DeviceKey,
         name: &str,
         platform: &str,
-    ) -> Result<Device> {
+    ) -> Result<Option<Device>> {
         check_label(name, "name", protocol::MAX_DEVICE_NAME_CHARS)?;
         check_label(platform, "platform", protocol::MAX_PLATFORM_CHARS)?;
         let request = HandshakeRequest {
+            challenge_id: Some(*challenge_id),
             public_key: key.public_pem()?,
+            proof: Some(key.sign_base64(&enrollment_proof_message(challenge_id))?),
             name: name.to_string(),
             platform: platform.to_string(),
         };
-        let cert = client.handshake(token, &request)?;
-        Device::from_certificate(cert, key.clone())
+        let Some(enrolled) = client.enroll(&request, None)? else {
+            return Ok(None);
+        };
+        Device::from_certificate(enrolled.certificate, key.clone()).map(Some)
     }
 
     fn from_certificate(cert: DeviceCertificate, key: DeviceKey) -> Result<Device> {
@@ -194,7 +200,7 @@ impl Device {
         Ok(answer)
     }
 
-    /// Rotation: a new RSA-2048 key and certificate for the same device id; the old key
+    /// Rotation: a new key of the same type and a certificate for the same device id; the old key
     /// stops working on the server.
     ///
     /// On success `self` has the new key and certificate. When the reply may have been
@@ -209,9 +215,11 @@ impl Device {
             self.me(client)?;
             self.keys().pending = None;
         }
-        let key = DeviceKey::generate()?.sharing_nonce_clock_of(&self.key());
+        let current = self.key();
+        let key = DeviceKey::generate_type(current.key_type())?.sharing_nonce_clock_of(&current);
         let request = RotateRequest {
             public_key: key.public_pem()?,
+            proof: Some(key.sign_base64(&rotation_proof_message(&self.id))?),
         };
         let rotated = self
             .with_nonce(|nonce| client.rotate(nonce, &request))

@@ -288,13 +288,29 @@ pub struct WhoAmI {
     pub account_id: u32,
     /// When the token expires, UNIX ms.
     pub expires_at: i64,
+    /// The audience a login token is bound to (since 0.2; absent from older servers).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// The GD username the bot saw in the verifying message, if known.
+    #[serde(default)]
+    pub gd_username: Option<String>,
+    /// The GD user id the bot saw in the verifying message, if known.
+    #[serde(default)]
+    pub gd_user_id: Option<u32>,
 }
 
 /// Body of `client/auth/handshake`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandshakeRequest {
-    /// The device's RSA public key, SPKI PEM.
+    /// A challenge of this server whose GD message the bot has seen; the handshake
+    /// consumes it. Absent only in the 0.1 form, which servers refuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<Uuid>,
+    /// The device's public key (RSA, P-256 or Ed25519), SPKI PEM.
     pub public_key: String,
+    /// The new key's signature (standard base64) over `dashauth-enroll:{challenge_id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
     /// A name the player recognises, at most 64 characters.
     pub name: String,
     /// e.g. `windows`, at most 32 characters.
@@ -304,8 +320,25 @@ pub struct HandshakeRequest {
 /// Body of `client/auth/rotate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotateRequest {
-    /// The device's new RSA public key, SPKI PEM.
+    /// The device's new public key (any supported type), SPKI PEM.
     pub public_key: String,
+    /// The new key's signature (standard base64) over `dashauth-rotate:{device_id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+}
+
+/// `data` of `client/auth/handshake`: the new device and a first session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledDevice {
+    /// The device id, certificate, CA certificate and expiry.
+    #[serde(flatten)]
+    pub certificate: DeviceCertificate,
+    /// The account the GD message proved.
+    pub account_id: u32,
+    /// A session token of the new device.
+    pub session_token: String,
+    /// When the session token expires, UNIX ms.
+    pub session_expires_at: i64,
 }
 
 /// `data` of `client/auth/handshake` and `client/auth/rotate`.
@@ -328,6 +361,34 @@ pub struct SessionData {
     pub session_token: String,
     /// When it expires, UNIX ms.
     pub expires_at: i64,
+}
+
+/// One device in `client/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// The device.
+    pub device_id: Uuid,
+    /// What the player called it.
+    pub name: String,
+    /// e.g. `windows`.
+    pub platform: String,
+    /// `rsa`, `p256` or `ed25519`.
+    pub key_type: String,
+    /// When it enrolled, UNIX ms.
+    pub created_at: i64,
+    /// When it last authenticated with a nonce, UNIX ms.
+    pub last_used_at: Option<i64>,
+    /// When its certificate expires, UNIX ms.
+    pub expires_at: i64,
+    /// Whether it is the device making the request.
+    pub current: bool,
+}
+
+/// `data` of `GET client/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// Every active device of the account.
+    pub devices: Vec<DeviceInfo>,
 }
 
 /// `data` of `client/me`.
@@ -507,7 +568,10 @@ mod tests {
             bare,
             Payload::Data(WhoAmI {
                 account_id: 5,
-                expires_at: 1
+                expires_at: 1,
+                audience: None,
+                gd_username: None,
+                gd_user_id: None,
             })
         );
         let failed: Payload<WhoAmI> = parse_payload(

@@ -88,7 +88,10 @@ int exercise(const std::string &url) {
     std::string pem = again->public_pem().value() + key->sign_nonce(dashauth::now_ms()).value() +
                       key->nonce_header("id").message();
 
-    auto device = dashauth::Device::register_device(client.value(), token, key.value(), "n", "p");
+    dashauth::Result<dashauth::DeviceKey> p256 = dashauth::DeviceKey::generate(DASHAUTH_KEY_TYPE_P256);
+    bool is_p256 = p256->type().value_or(DASHAUTH_KEY_TYPE_RSA) == DASHAUTH_KEY_TYPE_P256;
+    if (!is_p256) return 1;
+    auto device = dashauth::Device::enroll(client.value(), challenge.value(), key.value(), "n", "p");
     dashauth::Device moved = std::move(device).value();
     std::string info = moved.id() + moved.certificate_pem() + moved.ca_certificate_pem();
     bool rotate = moved.needs_rotation().value_or(false);

@@ -25,25 +25,51 @@ impl Drop for Device {
 }
 
 impl Device {
-    fn register(client: &Client, token: &str) -> Device {
+    /// Enrols a fresh key of `key_type` for `account_id` by GD proof: a challenge, its
+    /// message, then dashauth_device_enroll until the bot has seen the message.
+    fn enroll_type(client: &Client, account_id: u32, key_type: dashauth_key_type) -> Device {
+        let challenge = Challenge::request(client, account_id);
+        expect(
+            challenge.send(client, account_id, &gjp2_of(account_id)),
+            S::Ok,
+        );
         let mut key = ptr::null_mut();
-        let mut device = ptr::null_mut();
         // SAFETY: valid pointers.
-        unsafe {
-            expect(dashauth_device_key_generate(&mut key), S::Ok);
-            let status = dashauth_device_register(
-                client.ptr(),
-                cs(token).as_ptr(),
-                key,
-                cs("Test PC é").as_ptr(),
-                cs("linux").as_ptr(),
-                &mut device,
-            );
-            // The device copied the key: freeing ours does not affect it.
-            dashauth_device_key_free(key);
+        expect(
+            unsafe { dashauth_device_key_generate_type(key_type as i32, &mut key) },
+            S::Ok,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let device = loop {
+            let mut device = sentinel_handle();
+            // SAFETY: valid pointers.
+            let status = unsafe {
+                dashauth_device_enroll(
+                    client.ptr(),
+                    challenge.0,
+                    key,
+                    cs("Test PC é").as_ptr(),
+                    cs("linux").as_ptr(),
+                    &mut device,
+                )
+            };
+            if status == S::Pending {
+                assert_eq!(device, sentinel_handle(), "out-parameter untouched");
+                assert!(std::time::Instant::now() < deadline, "never validated");
+                continue;
+            }
             expect(status, S::Ok);
-        }
+            break device;
+        };
+        // The device copied the key: freeing ours does not affect it.
+        // SAFETY: owned, freed once.
+        unsafe { dashauth_device_key_free(key) };
         Device(device)
+    }
+
+    /// Enrols a fresh RSA key for `account_id`.
+    fn register(client: &Client, account_id: u32) -> Device {
+        Device::enroll_type(client, account_id, dashauth_key_type::Rsa)
     }
 
     fn from_json(json: &str) -> Device {
@@ -122,7 +148,7 @@ fn full_device_lifecycle() {
     let server = server();
     let client = Client::for_server(&server);
     let token = token_for(&client, 5001);
-    let mut device = Device::register(&client, &token);
+    let mut device = Device::register(&client, 5001);
 
     // Registered: id, certificate signed by the server's CA, a year of validity.
     let id = device.id();
@@ -199,8 +225,7 @@ fn full_device_lifecycle() {
 fn back_to_back_nonce_calls_all_succeed() {
     let server = server();
     let client = Client::for_server(&server);
-    let token = token_for(&client, 5006);
-    let device = Device::register(&client, &token);
+    let device = Device::register(&client, 5006);
     // Two calls in a row usually fall in the same millisecond: the second used to carry
     // the same timestamp and be refused as a replayed nonce.
     assert_eq!(device.me(&client), (S::Ok, 5006));
@@ -236,8 +261,7 @@ fn rotation_is_due_with_ninety_days_or_less_left() {
         ..Config::default()
     });
     let client = Client::for_server(&server);
-    let token = token_for(&client, 5002);
-    let mut device = Device::register(&client, &token);
+    let mut device = Device::register(&client, 5002);
     assert!(device.needs_rotation());
     // SAFETY: a live device.
     let before = unsafe { dashauth_device_expires_at(device.0) };
@@ -257,8 +281,7 @@ fn server_clock_far_off_is_clock_skew() {
         ..Config::default()
     });
     let client = Client::for_server(&server);
-    let token = token_for(&client, 5003);
-    let mut device = Device::register(&client, &token);
+    let mut device = Device::register(&client, 5003);
     let (status, account) = device.me(&client);
     expect(status, S::ClockSkew);
     assert_eq!(account, U32_SENTINEL, "out-parameter untouched");
@@ -273,7 +296,7 @@ fn devices_can_only_be_revoked_by_their_account() {
     let client = Client::for_server(&server);
     let owner = token_for(&client, 5004);
     let stranger = token_for(&client, 5005);
-    let device = Device::register(&client, &owner);
+    let device = Device::register(&client, 5004);
     expect(revoke(&client, &stranger, &device.id()), S::NotFound);
     assert_eq!(device.me(&client), (S::Ok, 5004));
     expect(
@@ -288,25 +311,97 @@ fn devices_can_only_be_revoked_by_their_account() {
 }
 
 #[test]
-fn register_with_a_bad_token_is_unauthorized() {
+fn enrolment_with_a_used_challenge_is_not_found_and_leaves_the_out_parameter() {
     let server = server();
     let client = Client::for_server(&server);
+    let challenge = Challenge::request(&client, 5009);
+    expect(challenge.send(&client, 5009, &gjp2_of(5009)), S::Ok);
+    // Collecting the login token consumes the challenge.
+    let _token = challenge.wait_token(&client);
     let mut key = ptr::null_mut();
     let mut device = sentinel_handle();
     // SAFETY: valid pointers.
     unsafe {
-        expect(dashauth_device_key_generate(&mut key), S::Ok);
-        let status = dashauth_device_register(
+        expect(
+            dashauth_device_key_generate_type(dashauth_key_type::P256 as i32, &mut key),
+            S::Ok,
+        );
+        let status = dashauth_device_enroll(
             client.ptr(),
-            cs("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").as_ptr(),
+            challenge.0,
             key,
             cs("PC").as_ptr(),
             cs("linux").as_ptr(),
             &mut device,
         );
-        expect(status, S::Unauthorized);
+        expect(status, S::NotFound);
         assert_eq!(device, sentinel_handle(), "out-parameter untouched");
         dashauth_device_key_free(key);
+    }
+}
+
+#[test]
+fn every_key_type_enrolls_and_opens_sessions_through_the_c_api() {
+    let server = server();
+    let client = Client::for_server(&server);
+    for (n, key_type) in [
+        dashauth_key_type::Rsa,
+        dashauth_key_type::P256,
+        dashauth_key_type::Ed25519,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let account = 5020 + u32::try_from(n).unwrap_or_default();
+        let device = Device::enroll_type(&client, account, key_type);
+        assert_eq!(device.me(&client), (S::Ok, account), "{key_type:?}");
+        let (status, token, _) = device.session(&client);
+        expect(status, S::Ok);
+        assert!(token.is_some_and(|t| t.len() == 43));
+    }
+}
+
+#[test]
+fn key_types_are_reported_and_unknown_types_refused() {
+    for key_type in [
+        dashauth_key_type::Rsa,
+        dashauth_key_type::P256,
+        dashauth_key_type::Ed25519,
+    ] {
+        let mut key = ptr::null_mut();
+        let mut reported = dashauth_key_type::Rsa;
+        // SAFETY: valid pointers.
+        unsafe {
+            expect(
+                dashauth_device_key_generate_type(key_type as i32, &mut key),
+                S::Ok,
+            );
+            expect(dashauth_device_key_type(key, &mut reported), S::Ok);
+            dashauth_device_key_free(key);
+        }
+        assert_eq!(reported, key_type);
+    }
+    let mut key = sentinel_handle();
+    // SAFETY: valid pointers.
+    for bad in [-1, 3, i32::MAX] {
+        expect(
+            unsafe { dashauth_device_key_generate_type(bad, &mut key) },
+            S::InvalidArgument,
+        );
+        assert_eq!(key, sentinel_handle(), "out-parameter untouched");
+        assert!(last_error().contains("key type"), "{}", last_error());
+    }
+    // SAFETY: NULL handles are refused.
+    unsafe {
+        expect(
+            dashauth_device_key_generate_type(1, ptr::null_mut()),
+            S::NullArgument,
+        );
+        let mut reported = dashauth_key_type::Rsa;
+        expect(
+            dashauth_device_key_type(ptr::null(), &mut reported),
+            S::NullArgument,
+        );
     }
 }
 
@@ -323,8 +418,7 @@ fn with_pending_key_of(json: &str, pending_json: &str) -> String {
 fn a_pending_key_the_server_has_is_promoted_by_the_next_nonce_call() {
     let server = server();
     let client = Client::for_server(&server);
-    let token = token_for(&client, 5007);
-    let mut device = Device::register(&client, &token);
+    let mut device = Device::register(&client, 5007);
     let old = device.json();
     expect(device.rotate(&client), S::Ok);
     let new = device.json();
@@ -358,8 +452,7 @@ fn a_pending_key_the_server_has_is_promoted_by_the_next_nonce_call() {
 fn a_rotation_whose_reply_is_lost_keeps_the_new_key_as_pending() {
     let server = server();
     let client = Client::for_server(&server);
-    let token = token_for(&client, 5008);
-    let mut device = Device::register(&client, &token);
+    let mut device = Device::register(&client, 5008);
     let certificate = device.certificate();
     // Nothing listens on port 9: the rotation fails with NETWORK, and the library cannot
     // know whether the server applied it.

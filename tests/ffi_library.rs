@@ -537,22 +537,22 @@ fn every_null_pointer_argument_is_null_argument() {
                 dashauth_nonce_header(key, id, ptr::null_mut())
             }),
             case("client", move || {
-                dashauth_device_register(ptr::null(), tok, key, tok, tok, dout)
+                dashauth_device_enroll(ptr::null(), ch, key, tok, tok, dout)
             }),
-            case("token", move || {
-                dashauth_device_register(c, null, key, tok, tok, dout)
+            case("challenge", move || {
+                dashauth_device_enroll(c, ptr::null(), key, tok, tok, dout)
             }),
             case("key", move || {
-                dashauth_device_register(c, tok, ptr::null(), tok, tok, dout)
+                dashauth_device_enroll(c, ch, ptr::null(), tok, tok, dout)
             }),
             case("name", move || {
-                dashauth_device_register(c, tok, key, null, tok, dout)
+                dashauth_device_enroll(c, ch, key, null, tok, dout)
             }),
             case("platform", move || {
-                dashauth_device_register(c, tok, key, tok, null, dout)
+                dashauth_device_enroll(c, ch, key, tok, null, dout)
             }),
             case("device_out", move || {
-                dashauth_device_register(c, tok, key, tok, tok, pd)
+                dashauth_device_enroll(c, ch, key, tok, tok, pd)
             }),
             case("device", move || {
                 dashauth_device_needs_rotation(ptr::null(), b)
@@ -632,6 +632,10 @@ fn every_null_pointer_argument_is_null_argument() {
 fn check_string_arguments(bad: &CStr, expected: dashauth_status) {
     let client = offline_client();
     let c = client.0;
+    // A real challenge handle for dashauth_device_enroll, from a server of its own.
+    let server = server();
+    let challenge = Challenge::request(&Client::for_server(&server), 33);
+    let ch = challenge.0.cast_const();
     let key = vector_key();
     let dev = offline_device();
     let bad = bad.as_ptr();
@@ -661,16 +665,12 @@ fn check_string_arguments(bad: &CStr, expected: dashauth_status) {
             ("pkcs8_pem", dashauth_device_key_from_pem(bad, &mut key_out)),
             ("device_id", dashauth_nonce_header(key, bad, &mut str_out)),
             (
-                "register token",
-                dashauth_device_register(c, bad, key, name, name, &mut dev_out),
-            ),
-            (
                 "name",
-                dashauth_device_register(c, tok, key, bad, name, &mut dev_out),
+                dashauth_device_enroll(c, ch, key, bad, name, &mut dev_out),
             ),
             (
                 "platform",
-                dashauth_device_register(c, tok, key, name, bad, &mut dev_out),
+                dashauth_device_enroll(c, ch, key, name, bad, &mut dev_out),
             ),
             ("json", dashauth_device_from_json(bad, &mut dev_out)),
             ("revoke device token", dashauth_device_revoke(c, bad, id)),

@@ -1,22 +1,26 @@
-//! Device handshake, nonces, sessions, rotation and revocation (protocol.md section 4)
+//! Device enrolment by GD proof, nonces, sessions, rotation and revocation (protocol.md section 4)
 //! against the real server over loopback.
 
 mod server_support;
 
 use dashauth::clock::now_ms;
+use dashauth::keys::{DeviceKey, KeyType};
 use dashauth::protocol::{self, NonceRejection};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 use server_support::{
-    Api, Player, Reply, bearer, device_key, handshake_body, login, nonce, register, start_server,
+    Api, Player, Registered, Reply, bearer, device_key, enroll, enroll_key, handshake_body, login,
+    nonce, post_handshake, register, sent_challenge, start_server,
 };
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-const EC_P256_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEaHf+wlD2hxr30hkoQEbkTVDq8vYf
-c8iJRRVPN9Dfhsizpo9ArLAJMGaLFfZBXeWLQvlQh8ChqDdRgMCLNWY8HQ==
+/// An EC key on a curve devices may not use.
+const P384_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEpiKWyIucgphS9J1ybB4RW7vtu/4CSKkx
+x+0TsYWEP7vwTBUi6VcpNrm8xkSf9EA632TJOSzeFF2jtt03SgkagZAFKNphzVt/
+xnnpCGbNnw1j2W7VHdRqh58uTmJqWcZ0
 -----END PUBLIC KEY-----
 ";
 
@@ -47,17 +51,32 @@ fn openssl(args: &[&str]) -> Option<String> {
 }
 
 #[test]
-fn handshake_certificate_verifies_with_openssl_and_names_the_device() {
+fn every_key_type_enrolls_with_a_certificate_openssl_accepts_and_signs_nonces() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
-    let device = register(&api, &server, 5001);
+    let player = Player::new(&server, 5001);
+    let token = login(&api, &server, &player);
+    for key_type in [KeyType::Rsa, KeyType::P256, KeyType::Ed25519] {
+        let key = DeviceKey::generate_type(key_type).unwrap_or_else(|e| panic!("{e}"));
+        let device = enroll_key(&api, &server, &player, key, &token);
+        check_certificate(&server, &device);
+        let me = api.get("client/me", Some(&device.nonce_now())).expect(200);
+        assert_eq!(me.field("device_id"), device.device, "{key_type}");
+        assert_eq!(device.certificate.data["account_id"], 5001);
+        let session = device.session_token();
+        let whoami = api.get("whoami", Some(&bearer(&session))).expect(200);
+        assert_eq!(whoami.data["account_id"], 5001, "{key_type}");
+    }
+}
+
+fn check_certificate(server: &dashauth::server::ServerHandle, device: &Registered) {
     let cert = &device.certificate;
     assert_eq!(cert.field("ca_certificate"), server.ca_certificate_pem());
     let in_a_year = now_ms() + 365 * 24 * 3600 * 1000;
     let expires_at = cert.data["expires_at"].as_i64().unwrap_or_default();
     assert!((expires_at - in_a_year).abs() < 60_000, "{expires_at}");
 
-    let dir = scratch_dir("openssl");
+    let dir = scratch_dir(&format!("openssl-{}", device.key.key_type()));
     let (ca, leaf) = (dir.join("ca.pem"), dir.join("device.pem"));
     std::fs::write(&ca, cert.field("ca_certificate")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&leaf, cert.field("certificate")).unwrap_or_else(|e| panic!("{e}"));
@@ -83,11 +102,11 @@ fn handshake_certificate_verifies_with_openssl_and_names_the_device() {
 }
 
 #[test]
-fn handshake_refuses_bad_keys_and_fields() {
+fn handshake_refuses_bad_keys_proofs_and_fields_without_using_up_the_challenge() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
-    let token = login(&api, &server, &Player::new(&server, 5002));
-    let auth = bearer(&token);
+    let player = Player::new(&server, 5002);
+    let challenge = sent_challenge(&api, &server, &player);
     let small = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024)
         .map_err(|e| e.to_string())
         .and_then(|k| {
@@ -97,37 +116,92 @@ fn handshake_refuses_bad_keys_and_fields() {
                 .map_err(|e| e.to_string())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-    let key = device_key().public_pem().unwrap_or_else(|e| panic!("{e}"));
-    let bodies = [
-        json!({"public_key": small, "name": "pc", "platform": "linux"}),
-        json!({"public_key": EC_P256_PUBLIC_KEY, "name": "pc", "platform": "linux"}),
-        json!({"public_key": "not a key", "name": "pc", "platform": "linux"}),
-        json!({"public_key": key, "name": "n".repeat(65), "platform": "linux"}),
-        json!({"public_key": key, "name": "pc", "platform": "p".repeat(33)}),
-        json!({"public_key": key, "name": "pc"}),
-        json!(["not", "an", "object"]),
+    let key = device_key();
+    let good = handshake_body(&key, &challenge);
+    let with = |field: &str, value: serde_json::Value| {
+        let mut body = good.clone();
+        body[field] = value;
+        body
+    };
+    let other_proof = handshake_body(&device_key(), &challenge)["proof"].clone();
+    let cases = [
+        (with("public_key", json!(small)), "bits"),
+        (with("public_key", json!(P384_PUBLIC_KEY)), "not supported"),
+        (with("public_key", json!("not a key")), "SPKI"),
+        (with("proof", json!(null)), "proof of possession failed"),
+        (with("proof", other_proof), "proof of possession failed"),
+        (
+            with("proof", json!("not base64!")),
+            "proof of possession failed",
+        ),
+        (with("name", json!("n".repeat(65))), "name"),
+        (with("platform", json!("p".repeat(33))), "platform"),
+        (with("challenge_id", json!("not-a-uuid")), ""),
+        (json!(["not", "an", "object"]), ""),
     ];
-    for body in bodies {
-        api.post("client/auth/handshake", Some(&auth), Some(&body))
+    for (body, reason) in cases {
+        let reply = api
+            .post("client/auth/handshake", None, Some(&body))
             .expect(400);
+        assert!(
+            reply.message.contains(reason),
+            "{reason}: {}",
+            reply.message
+        );
     }
-    let ok = json!({"public_key": key, "name": "é".repeat(64), "platform": "p".repeat(32)});
-    api.post("client/auth/handshake", Some(&auth), Some(&ok))
-        .expect(200);
+    // Nothing above used the challenge up: the longest name and platform enrol with it.
+    let mut longest = with("name", json!("é".repeat(64)));
+    longest["platform"] = json!("p".repeat(32));
+    post_handshake(&api, &longest).expect(200);
+    // Consumed: neither a second handshake nor challenge_complete can use it again.
+    api.post("client/auth/handshake", None, Some(&good))
+        .expect(404);
+    api.complete(&challenge, 0).expect(404);
 }
 
 #[test]
-fn handshake_needs_a_valid_token() {
+fn bearer_token_enrolment_is_refused_with_403() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
-    let body = handshake_body(&device_key());
-    api.post("client/auth/handshake", None, Some(&body))
-        .expect(401);
-    let unknown = bearer("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-    api.post("client/auth/handshake", Some(&unknown), Some(&body))
-        .expect(401);
+    let token = login(&api, &server, &Player::new(&server, 5014));
+    let key = device_key().public_pem().unwrap_or_else(|e| panic!("{e}"));
+    let old_form = json!({"public_key": key, "name": "pc", "platform": "linux"});
+    let refused = api
+        .post(
+            "client/auth/handshake",
+            Some(&bearer(&token)),
+            Some(&old_form),
+        )
+        .expect(403);
+    assert!(
+        refused.message.starts_with("token_enrollment_disabled"),
+        "{}",
+        refused.message
+    );
+    assert!(
+        refused.message.contains("GD message"),
+        "{}",
+        refused.message
+    );
+    // Without a token or a challenge: the challenge is what is missing.
+    let reply = api
+        .post("client/auth/handshake", None, Some(&old_form))
+        .expect(400);
+    assert!(reply.message.contains("challenge_id"), "{}", reply.message);
 }
 
+#[test]
+fn handshake_long_polls_a_pending_challenge_and_refuses_an_unknown_one() {
+    let server = start_server(|_| {});
+    let api = Api::new(&server);
+    let (pending, _) = api.challenge(5015);
+    let body = handshake_body(&device_key(), &pending);
+    api.post("client/auth/handshake?wait_ms=0", None, Some(&body))
+        .expect(401);
+    let unknown = handshake_body(&device_key(), "0b5f4c5e-7a55-4a8e-9d7b-3c2a1f0e9d8c");
+    api.post("client/auth/handshake?wait_ms=0", None, Some(&unknown))
+        .expect(404);
+}
 #[test]
 fn nonce_authenticates_me_and_opens_a_session_usable_as_bearer() {
     let server = start_server(|_| {});
@@ -314,8 +388,33 @@ fn rotation_certifies_the_new_key_and_retires_the_old_one() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
     let device = register(&api, &server, 5011);
-    let new_key = device_key();
-    let body = json!({"public_key": new_key.public_pem().unwrap_or_else(|e| panic!("{e}"))});
+    let new_key = DeviceKey::generate_type(KeyType::P256).unwrap_or_else(|e| panic!("{e}"));
+    let id = device.device.parse().unwrap_or_else(|e| panic!("{e}"));
+    let proof = new_key
+        .sign_base64(&dashauth::keys::rotation_proof_message(&id))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let public_key = new_key.public_pem().unwrap_or_else(|e| panic!("{e}"));
+    // Without the new key's proof, the rotation is refused and the old key still works.
+    for proof in [
+        json!(null),
+        json!(
+            device
+                .key
+                .sign_base64("dashauth-rotate:x")
+                .unwrap_or_default()
+        ),
+    ] {
+        let body = json!({"public_key": public_key, "proof": proof});
+        let refused = api
+            .post("client/auth/rotate", Some(&device.nonce_now()), Some(&body))
+            .expect(400);
+        assert!(
+            refused.message.contains("proof of possession"),
+            "{}",
+            refused.message
+        );
+    }
+    let body = json!({"public_key": public_key, "proof": proof});
     let rotated = api
         .post("client/auth/rotate", Some(&device.nonce_now()), Some(&body))
         .expect(200);
@@ -340,7 +439,7 @@ fn rotation_certifies_the_new_key_and_retires_the_old_one() {
         Some(&body),
     )
     .expect(401);
-    let bad = json!({"public_key": EC_P256_PUBLIC_KEY});
+    let bad = json!({"public_key": P384_PUBLIC_KEY, "proof": "AAAA"});
     let header = nonce(&device.device, &new_key, now_ms() + 1);
     api.post("client/auth/rotate", Some(&header), Some(&bad))
         .expect(400);
@@ -385,14 +484,12 @@ fn ca_persists_in_the_store() {
 fn handshake_beyond_the_active_device_cap_is_429_until_one_is_revoked() {
     let server = start_server(|c| c.limits.devices_per_account = 2);
     let api = Api::new(&server);
-    let first = register(&api, &server, 5101);
+    let player = Player::new(&server, 5101);
+    let first = enroll(&api, &server, &player);
     let auth = bearer(&first.token);
     let handshake = || {
-        api.post(
-            "client/auth/handshake",
-            Some(&auth),
-            Some(&handshake_body(&device_key())),
-        )
+        let challenge = sent_challenge(&api, &server, &player);
+        post_handshake(&api, &handshake_body(&device_key(), &challenge))
     };
     handshake().expect(200);
     let refused = handshake().expect(429);
@@ -430,7 +527,9 @@ fn a_new_session_beyond_the_cap_ends_the_devices_oldest() {
 fn device_routes_are_rate_limited_per_ip() {
     let server = start_server(|c| c.rate_limit_per_minute = 3);
     let api = Api::new(&server);
-    let device = register(&api, &server, 5103); // one handshake
+    // One challenge and one handshake (no login: the challenge limit is 3 too).
+    let player = Player::new(&server, 5103);
+    let device = enroll_key(&api, &server, &player, device_key(), "");
     let base = now_ms();
     for n in 0..2 {
         let auth = nonce(&device.device, &device.key, base - n);

@@ -8,6 +8,7 @@
 mod server_support;
 
 use dashauth::http::{Http, Method};
+use dashauth::keys::DeviceKey;
 use dashauth::server::{Config, ServerHandle};
 use server_support::process::{Options, ServerProcess, run_to_exit};
 use server_support::*;
@@ -102,6 +103,26 @@ impl Remote {
         panic!("challenge never validated")
     }
 
+    /// Enrols `key` for `account` by GD proof: a fresh challenge, its message, then the
+    /// handshake (long-polled). Returns the handshake's answer.
+    fn enroll(&self, gd: &ServerHandle, account: u32, key: &DeviceKey) -> (u16, serde_json::Value) {
+        let (id, challenge) = self.challenge(account);
+        Player::new(gd, account).send_until_accepted(BOT.0, &format!("auth-{challenge}"));
+        let body = handshake_body(key, &id).to_string();
+        for _ in 0..10 {
+            let reply = self.call(
+                Method::Post,
+                "client/auth/handshake?wait_ms=2000",
+                None,
+                Some(&body),
+            );
+            if reply.0 != 401 {
+                return reply;
+            }
+        }
+        panic!("challenge never validated")
+    }
+
     fn login(&self, gd: &ServerHandle, account: u32) -> String {
         let (id, challenge) = self.challenge(account);
         Player::new(gd, account).send_until_accepted(BOT.0, &format!("auth-{challenge}"));
@@ -127,12 +148,7 @@ fn kill_9_and_a_restart_lose_nothing_the_server_answered() {
         200
     );
     let key = device_key();
-    let (status, json) = api.call(
-        Method::Post,
-        "client/auth/handshake",
-        Some(&bearer(&token)),
-        Some(&handshake_body(&key).to_string()),
-    );
+    let (status, json) = api.enroll(&gd, 3001, &key);
     assert_eq!(status, 200, "{json}");
     let device = json["data"]["device_id"]
         .as_str()
@@ -146,12 +162,7 @@ fn kill_9_and_a_restart_lose_nothing_the_server_answered() {
         .unwrap_or_default()
         .to_string();
     let other_key = device_key();
-    let (_, other) = api.call(
-        Method::Post,
-        "client/auth/handshake",
-        Some(&bearer(&token)),
-        Some(&handshake_body(&other_key).to_string()),
-    );
+    let (_, other) = api.enroll(&gd, 3001, &other_key);
     let other = other["data"]["device_id"]
         .as_str()
         .unwrap_or_default()

@@ -7,7 +7,7 @@ use dashauth::clock::now_ms;
 use dashauth::http::Method;
 use dashauth::server::ServerHandle;
 use server_support::{
-    Api, Player, Registered, Reply, bearer, device_key, handshake_body, login, nonce, register,
+    Api, Player, Registered, Reply, bearer, device_key, enroll_key, handshake_body, login, nonce,
     start_server,
 };
 use std::time::Duration;
@@ -66,9 +66,9 @@ fn bodies_over_64_kib_are_413() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
     let token = login(&api, &server, &Player::new(&server, 8001));
-    let mut body = handshake_body(&device_key());
+    let mut body = handshake_body(&device_key(), "0b5f4c5e-7a55-4a8e-9d7b-3c2a1f0e9d8c");
     body["name"] = serde_json::Value::String("x".repeat(70 * 1024));
-    api.post("client/auth/handshake", Some(&bearer(&token)), Some(&body))
+    api.post("client/auth/handshake", None, Some(&body))
         .expect(413);
     api.post("token/revoke", Some(&bearer(&token)), Some(&body))
         .expect(413);
@@ -80,9 +80,8 @@ fn bodies_over_64_kib_are_413() {
 fn malformed_json_is_400_in_the_envelope() {
     let server = start_server(|_| {});
     let api = Api::new(&server);
-    let token = login(&api, &server, &Player::new(&server, 8002));
     let reply = api
-        .http_raw_post("client/auth/handshake", &bearer(&token), "{not json")
+        .http_raw_post("client/auth/handshake", None, "{not json")
         .expect(400);
     assert!(!reply.message.is_empty());
 }
@@ -128,7 +127,9 @@ fn challenge_complete_is_limited_per_ip() {
 fn failed_nonce_checks_are_limited_per_ip() {
     let server = start_server(|c| c.rate_limit_per_minute = 3);
     let api = Api::new(&server);
-    let Registered { device, key, .. } = register(&api, &server, 8301);
+    // Enrolled without a login: the challenge limit is 3 too.
+    let player = Player::new(&server, 8301);
+    let Registered { device, key, .. } = enroll_key(&api, &server, &player, device_key(), "");
     // Successes do not count. Distinct timestamps from one base: `now_ms() - offset`
     // repeats itself whenever a request takes exactly a millisecond.
     let base = now_ms();

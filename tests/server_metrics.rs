@@ -5,7 +5,7 @@ mod server_support;
 
 use dashauth::clock::now_ms;
 use dashauth::gd::endpoint;
-use server_support::{Api, Player, Registered, handshake, login, nonce, start_server};
+use server_support::{Api, Player, Registered, device_key, enroll_key, login, nonce, start_server};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -71,7 +71,8 @@ fn a_login_shows_in_the_counters_and_histograms() {
     assert_eq!(value(&before, "dashauth_challenges_issued_total"), 0.0);
     assert_eq!(value(&before, "dashauth_pending_challenges"), 0.0);
 
-    let token = login(&api, &server, &Player::new(&server, 4242));
+    let player = Player::new(&server, 4242);
+    let token = login(&api, &server, &player);
     let after = scrape(server.addr());
     assert_eq!(value(&after, "dashauth_challenges_issued_total"), 1.0);
     assert_eq!(value(&after, "dashauth_challenges_validated_total"), 1.0);
@@ -113,15 +114,16 @@ fn a_login_shows_in_the_counters_and_histograms() {
         1.0
     );
 
-    // A device session, then a replayed nonce.
-    let Registered { device, key, .. } = handshake(&api, &token);
+    // A device enrolled by GD proof (which opens a session), another session, then a
+    // replayed nonce.
+    let Registered { device, key, .. } = enroll_key(&api, &server, &player, device_key(), &token);
     let header = nonce(&device, &key, now_ms());
     api.post("client/auth/session", Some(&header), None)
         .expect(200);
     api.post("client/auth/session", Some(&header), None)
         .expect(401);
     let last = scrape(server.addr());
-    assert_eq!(value(&last, "dashauth_session_tokens_issued_total"), 1.0);
+    assert_eq!(value(&last, "dashauth_session_tokens_issued_total"), 2.0);
     assert_eq!(value(&last, "dashauth_tokens_issued_total"), 1.0);
     assert_eq!(
         value(

@@ -10,6 +10,7 @@
 mod server_support;
 
 use dashauth::http::{Http, Method};
+use dashauth::keys::DeviceKey;
 use dashauth::server::ServerHandle;
 use dashauth::server::store::testing::TestDatabase;
 use server_support::process::{Options, ServerProcess};
@@ -77,6 +78,26 @@ impl Remote {
     }
 
     /// One long poll: the token, or the status it answered instead.
+    /// Enrols `key` for `account` by GD proof: a fresh challenge, its message, then the
+    /// handshake (long-polled). Returns the handshake's answer.
+    fn enroll(&self, gd: &ServerHandle, account: u32, key: &DeviceKey) -> (u16, serde_json::Value) {
+        let (id, challenge) = self.challenge(account);
+        Player::new(gd, account).send_until_accepted(BOT.0, &format!("auth-{challenge}"));
+        let body = handshake_body(key, &id).to_string();
+        for _ in 0..10 {
+            let reply = self.call(
+                Method::Post,
+                "client/auth/handshake?wait_ms=2000",
+                None,
+                Some(&body),
+            );
+            if reply.0 != 401 {
+                return reply;
+            }
+        }
+        panic!("challenge never validated")
+    }
+
     fn complete_once(&self, id: &str, wait_ms: u64) -> Result<String, (u16, serde_json::Value)> {
         let (status, json) = self.call(
             Method::Get,
@@ -147,12 +168,7 @@ fn nonces_and_revocations_hold_across_instances() {
         .complete_once(&id, 8000)
         .unwrap_or_else(|e| panic!("{e:?}"));
     let key = device_key();
-    let (status, json) = api_a.call(
-        Method::Post,
-        "client/auth/handshake",
-        Some(&bearer(&token)),
-        Some(&handshake_body(&key).to_string()),
-    );
+    let (status, json) = api_a.enroll(&gd, 5101, &key);
     assert_eq!(status, 200, "{json}");
     let device = json["data"]["device_id"]
         .as_str()

@@ -1,8 +1,10 @@
-//! The shared test vectors (copied into tests/vectors): GD encodings and an RSA nonce
-//! signature produced by OpenSSL, matched byte for byte.
+//! The shared test vectors (copied into tests/vectors): GD encodings and nonce signatures
+//! of the three key types produced by OpenSSL, matched byte for byte where deterministic.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use dashauth::gd;
-use dashauth::keys::{DeviceKey, DevicePublicKey};
+use dashauth::keys::{DeviceKey, DevicePublicKey, KeyType};
 use serde_json::Value;
 
 fn vector(name: &str) -> Value {
@@ -100,4 +102,87 @@ fn nonce_vector_verifies_with_its_public_key_only() {
     assert!(public.verify_nonce(ts, s(&v, "signature_base64")));
     assert!(!public.verify_nonce(ts + 1, s(&v, "signature_base64")));
     assert!(!public.verify_nonce(ts, "not base64!"));
+}
+
+#[test]
+fn ed25519_nonce_signature_matches_openssl_byte_for_byte() {
+    let v = vector("nonce-ed25519.json");
+    let key = DeviceKey::from_pkcs8_pem(s(&v, "private_key_pkcs8_pem")).expect("key");
+    assert_eq!(key.key_type(), KeyType::Ed25519);
+    let ts = v["timestamp_ms"].as_i64().expect("timestamp");
+    assert_eq!(
+        key.sign_nonce(ts).expect("signs"),
+        s(&v, "signature_base64")
+    );
+    assert_eq!(key.public_pem().expect("pem"), s(&v, "public_key_spki_pem"));
+    let public = DevicePublicKey::from_spki_pem(s(&v, "public_key_spki_pem")).expect("public");
+    assert_eq!(public.key_type(), KeyType::Ed25519);
+    assert!(public.verify_nonce(ts, s(&v, "signature_base64")));
+    assert!(!public.verify_nonce(ts + 1, s(&v, "signature_base64")));
+}
+
+#[test]
+fn p256_vector_signature_made_by_openssl_verifies_with_ours() {
+    let v = vector("nonce-p256.json");
+    let public = DevicePublicKey::from_spki_pem(s(&v, "public_key_spki_pem")).expect("public");
+    assert_eq!(public.key_type(), KeyType::P256);
+    let ts = v["timestamp_ms"].as_i64().expect("timestamp");
+    assert!(public.verify_nonce(ts, s(&v, "signature_base64")));
+    assert!(!public.verify_nonce(ts + 1, s(&v, "signature_base64")));
+    let key = DeviceKey::from_pkcs8_pem(s(&v, "private_key_pkcs8_pem")).expect("key");
+    assert_eq!(key.public_pem().expect("pem"), s(&v, "public_key_spki_pem"));
+}
+
+#[test]
+fn p256_signature_of_ours_verifies_with_openssl() {
+    let v = vector("nonce-p256.json");
+    let key = DeviceKey::from_pkcs8_pem(s(&v, "private_key_pkcs8_pem")).expect("key");
+    let ts = v["timestamp_ms"].as_i64().expect("timestamp");
+    let signature = STANDARD
+        .decode(key.sign_nonce(ts).expect("signs"))
+        .expect("base64");
+    let dir = std::env::temp_dir().join(format!("dashauth-p256-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (public, message, sig) = (dir.join("pub.pem"), dir.join("msg"), dir.join("sig"));
+    std::fs::write(&public, s(&v, "public_key_spki_pem")).expect("write");
+    std::fs::write(&message, ts.to_string()).expect("write");
+    std::fs::write(&sig, signature).expect("write");
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&message)
+        .output()
+        .expect("openssl runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Verified OK"));
+}
+
+#[test]
+fn generated_keys_of_every_type_round_trip_through_pem_and_verify() {
+    for key_type in [KeyType::Rsa, KeyType::P256, KeyType::Ed25519] {
+        let key = DeviceKey::generate_type(key_type).expect("generates");
+        let again = DeviceKey::from_pkcs8_pem(&key.to_pkcs8_pem().expect("pem")).expect("reads");
+        assert_eq!(again.key_type(), key_type);
+        let public = DevicePublicKey::from_spki_pem(&key.public_pem().expect("pem")).expect("spki");
+        assert_eq!(public.key_type(), key_type);
+        let signature = again.sign_nonce(42).expect("signs");
+        assert!(public.verify_nonce(42, &signature), "{key_type}");
+        assert!(!public.verify_nonce(43, &signature), "{key_type}");
+    }
+}
+
+#[test]
+fn unsupported_public_keys_are_refused_with_a_reason() {
+    // A P-384 key: an EC key, but not on the one curve accepted.
+    let p384 = "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEpiKWyIucgphS9J1ybB4RW7vtu/4CSKkx\nx+0TsYWEP7vwTBUi6VcpNrm8xkSf9EA632TJOSzeFF2jtt03SgkagZAFKNphzVt/\nxnnpCGbNnw1j2W7VHdRqh58uTmJqWcZ0\n-----END PUBLIC KEY-----\n";
+    let refused = DevicePublicKey::from_spki_pem(p384).expect_err("P-384 refused");
+    assert!(refused.contains("not supported"), "{refused}");
+    let garbage = DevicePublicKey::from_spki_pem(
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .expect_err("garbage refused");
+    assert!(garbage.contains("SPKI"), "{garbage}");
 }

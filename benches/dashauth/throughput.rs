@@ -3,12 +3,12 @@
 //! since each costs the client a millisecond of RSA). Also the server's CPU time per
 //! request, from `/proc/PID/stat`.
 
-use crate::capi::Client as CClient;
 use crate::load::{self, LoadResult, Pool};
 use crate::server::{Backend, Server};
-use dashauth::client::{Client, Token};
+use dashauth::client::{Client, Gjp2};
 use dashauth::device::Device;
 use dashauth::keys::DeviceKey;
+use dashauth::protocol::AccountId;
 use dashauth::protocol::NonceHeader;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -72,21 +72,35 @@ pub struct NonceTarget {
 }
 
 impl NonceTarget {
-    /// Starts the server, logs in through the C API and registers the devices.
+    /// Starts the server and enrols the devices of one account by GD proof (one
+    /// challenge and GD message each, as a mod does).
     pub fn new(backend: &Backend) -> NonceTarget {
         let server = Server::start_on("nonce", backend);
-        let token = {
-            let client = CClient::new(&server.base_url(), &server.gd_url());
-            let batch = crate::login::run(&client, 1, 1);
-            batch.token.expect("a login for the device handshake")
-        };
-        let client = Client::new(&server.base_url()).expect("client");
-        let token = Token::parse(&token).expect("token");
+        let client = Client::new(&server.base_url())
+            .and_then(|c| c.with_gd_url(&server.gd_url()))
+            .expect("client");
+        let account_id = crate::login::new_account();
+        let account = AccountId::new(account_id).expect("account id");
+        let gjp2 = Gjp2::parse(&crate::capi::gjp2_of(account_id)).expect("gjp2");
         let devices = (0..DEVICES)
             .map(|i| {
                 let key = DeviceKey::generate().expect("key");
-                Device::register(&client, &token, &key, &format!("bench {i}"), "linux")
-                    .expect("handshake")
+                let challenge = client.request_challenge(account).expect("challenge");
+                client
+                    .send_gd_message(&challenge, account, &gjp2)
+                    .expect("GD message");
+                loop {
+                    let enrolled = Device::enroll(
+                        &client,
+                        &challenge.id,
+                        &key,
+                        &format!("bench {i}"),
+                        "linux",
+                    );
+                    if let Some(device) = enrolled.expect("handshake") {
+                        break device;
+                    }
+                }
             })
             .collect();
         NonceTarget {

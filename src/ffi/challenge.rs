@@ -21,7 +21,7 @@ pub struct dashauth_challenge {
 
 /// The challenge with C copies of its strings for the borrowed accessors.
 pub(crate) struct ChallengeCell {
-    challenge: Challenge,
+    pub(crate) challenge: Challenge,
     text: CString,
     id: CString,
 }

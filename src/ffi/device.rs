@@ -1,6 +1,7 @@
 //! `dashauth_device`: a registered device (id, certificate, CA certificate, expiry and
 //! private key), its nonce-authenticated calls, and its save text.
 
+use super::challenge::dashauth_challenge;
 use super::client::{client_arg, dashauth_client};
 use super::device_key::dashauth_device_key;
 use super::handles::{BoxCastable, free_box, to_boxed_mut_ptr, try_mut, try_ref};
@@ -55,25 +56,29 @@ impl DeviceCell {
     }
 }
 
-/// Registers `key` for the account of the login token `token` (POST
-/// client/auth/handshake): the handshake. `name` (1-64 characters, e.g. the computer's
-/// name) is what the player sees in a device list; `platform` is 1-32 characters, e.g.
-/// "windows". The device keeps its own copy of the key.
+/// Enrols `key` as a new device of the account that sent the challenge's GD message
+/// (POST client/auth/handshake, by GD proof): call after dashauth_send_gd_message. The key
+/// signs a proof of possession; the server consumes the challenge. `name` (1-64
+/// characters, e.g. the computer's name) is what the player sees in a device list;
+/// `platform` is 1-32 characters, e.g. "windows". The device keeps its own copy of the
+/// key.
 ///
 /// On OK, `*device_out` is a new device, freed with dashauth_device_free; save it with
-/// dashauth_device_to_json. Blocks for one HTTP request.
+/// dashauth_device_to_json. PENDING while the bot has not seen the message yet (call
+/// again; `*device_out` is then NULL). Blocks for one long poll (at most half the client's
+/// timeout).
 ///
-/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token, bad name or
-/// platform), NETWORK, UNAUTHORIZED (token rejected), RATE_LIMITED, HTTP, PROTOCOL,
-/// CRYPTO, PANIC.
+/// Returns OK, PENDING, NULL_ARGUMENT, INVALID_ARGUMENT (bad name or platform), NOT_FOUND
+/// (the challenge expired or was used), NETWORK, RATE_LIMITED, HTTP (among them 400: the
+/// server refused the key or its proof), PROTOCOL, CRYPTO, PANIC.
 ///
 /// # Safety
-/// `client` and `key` are NULL or live handles; `token`, `name`, `platform` are NULL or
-/// NUL-terminated strings; `device_out` is NULL or writable.
+/// `client`, `challenge` and `key` are NULL or live handles; `name`, `platform` are NULL
+/// or NUL-terminated strings; `device_out` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn dashauth_device_register(
+pub unsafe extern "C" fn dashauth_device_enroll(
     client: *const dashauth_client,
-    token: *const c_char,
+    challenge: *const dashauth_challenge,
     key: *const dashauth_device_key,
     name: *const c_char,
     platform: *const c_char,
@@ -81,20 +86,23 @@ pub unsafe extern "C" fn dashauth_device_register(
 ) -> dashauth_status {
     ffi_status(|| {
         // SAFETY: the caller's contract, for each argument.
-        let (client, token, key, name, platform, out) = unsafe {
+        let (client, challenge, key, name, platform, out) = unsafe {
             (
                 client_arg(client)?,
-                str_in(token, "token")?,
+                try_ref(challenge, "challenge")?,
                 try_ref(key, "key")?,
                 str_in(name, "name")?,
                 str_in(platform, "platform")?,
                 Out::new(device_out, "device_out")?,
             )
         };
-        let token = Token::parse(token)?;
-        let device = Device::register(&client, &token, key, name, platform)?;
-        out.write(to_boxed_mut_ptr(DeviceCell::new(device)?));
-        Ok(())
+        match Device::enroll(&client, &challenge.challenge.id, key, name, platform)? {
+            None => Ok(dashauth_status::Pending),
+            Some(device) => {
+                out.write(to_boxed_mut_ptr(DeviceCell::new(device)?));
+                Ok(dashauth_status::Ok)
+            }
+        }
     })
 }
 

@@ -40,6 +40,11 @@ fn authorization(headers: &HeaderMap) -> Result<(&str, &str), ApiError> {
     Ok(value.split_once(' ').unwrap_or((value, "")))
 }
 
+/// The scheme of the `Authorization` header, if there is a readable one.
+pub fn scheme(headers: &HeaderMap) -> Option<&str> {
+    authorization(headers).ok().map(|(scheme, _)| scheme)
+}
+
 fn is_scheme(scheme: &str, expected: &str) -> bool {
     scheme.eq_ignore_ascii_case(expected)
 }
@@ -105,5 +110,32 @@ pub async fn device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Device
     Ok(DeviceCaller {
         account: caller.grant.account,
         device,
+    })
+}
+
+/// Whoever may manage an account's devices: one of its devices (nonce or session token),
+/// or a login token of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The account.
+    pub account: AccountId,
+    /// The calling device, when a device calls.
+    pub device: Option<Uuid>,
+}
+
+/// The owner calling a device-management route.
+pub async fn owner(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Owner, ApiError> {
+    let (scheme, _) = authorization(headers)?;
+    if is_scheme(scheme, NONCE_SCHEME) {
+        let device = nonce_device(app, headers, ip).await?;
+        return Ok(Owner {
+            account: device.account,
+            device: Some(device.id),
+        });
+    }
+    let caller = bearer(app, headers).await?;
+    Ok(Owner {
+        account: caller.grant.account,
+        device: caller.grant.device,
     })
 }

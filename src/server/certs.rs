@@ -1,6 +1,7 @@
 //! The server's certificate authority: an RSA key created on first start and kept in the
-//! store (shared by every instance) that signs device certificates with
-//! CN = device id, so that `openssl verify -CAfile ca.pem device.pem` accepts them.
+//! store (shared by every instance) that signs device certificates (RSA, P-256 or Ed25519
+//! device keys) with CN = device id, so that `openssl verify -CAfile ca.pem device.pem`
+//! accepts them.
 
 use super::store::Store;
 use super::tokens::random_bytes;
@@ -16,7 +17,7 @@ use std::str::FromStr;
 use std::time::{Duration, UNIX_EPOCH};
 use x509_cert::Certificate;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-use x509_cert::der::{DecodePem, Encode, EncodePem};
+use x509_cert::der::{Decode, DecodePem, Encode, EncodePem};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
@@ -195,8 +196,9 @@ impl CertAuthority {
         validity: Duration,
     ) -> Result<IssuedCertificate, String> {
         let subject = Name::from_str(&format!("CN={device}")).map_err(|e| e.to_string())?;
+        // The device's own SPKI, whatever its type: the CA (RSA) signs it as it is.
         let spki =
-            SubjectPublicKeyInfoOwned::from_key(key.rsa().clone()).map_err(|e| e.to_string())?;
+            SubjectPublicKeyInfoOwned::from_der(key.spki_der()).map_err(|e| e.to_string())?;
         let now_ms = u64::try_from(now_ms).unwrap_or(0);
         let validity_ms = u64::try_from(validity.as_millis()).unwrap_or(u64::MAX);
         let not_after_s = now_ms.saturating_add(validity_ms) / 1000;

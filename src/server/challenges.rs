@@ -5,7 +5,7 @@ use super::app::App;
 use super::log::log_event;
 use super::rate_limit::client_of;
 use super::reply::ApiError;
-use super::store::{Admission, Completion, NewChallenge};
+use super::store::{Admission, Completion, NewChallenge, Verified};
 use super::tokens::{self, TokenHash};
 use crate::protocol::{AccountId, ChallengeData, Uuid};
 use std::net::IpAddr;
@@ -66,32 +66,52 @@ pub async fn issue(
 /// validate a pending one. The first look at a pending challenge asks the bot to read its
 /// inbox soon: the client has probably just sent the message.
 pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, ApiError> {
+    let token = tokens::new_token();
+    let hash = TokenHash::of(&token);
+    let verified = take(app, id, wait, Some(&hash)).await?;
+    app.metrics.token_issued();
+    log_event!("login token issued to account {}", verified.account);
+    Ok(token)
+}
+
+/// Consumes a validated challenge as the GD proof of a device enrolment, waiting like
+/// [`complete`]; no login token is issued.
+pub async fn consume(app: &App, id: Uuid, wait: Duration) -> Result<Verified, ApiError> {
+    take(app, id, wait, None).await
+}
+
+/// The long poll shared by [`complete`] and [`consume`]: 404 for a missing challenge,
+/// 401 when it is still pending at the deadline.
+async fn take(
+    app: &App,
+    id: Uuid,
+    wait: Duration,
+    token: Option<&TokenHash>,
+) -> Result<Verified, ApiError> {
     let deadline = Instant::now() + wait;
     // Subscribed before the first look, so a validation between the look and the wait
     // still wakes us.
     let mut validated = app.watch_validated();
     let mut shutdown = app.watch_shutdown();
     let mut hinted = false;
-    let token = tokens::new_token();
-    let hash = TokenHash::of(&token);
     loop {
         let now = app.now_ms();
-        let expires_at = now.saturating_add(millis(app.config.token_ttl));
-        match app
-            .store
-            .complete_challenge(&id, &hash, expires_at, now)
-            .await?
-        {
+        let completion = match token {
+            Some(hash) => {
+                let expires_at = now.saturating_add(millis(app.config.token_ttl));
+                app.store
+                    .complete_challenge(&id, hash, expires_at, now)
+                    .await?
+            }
+            None => app.store.consume_challenge(&id, now).await?,
+        };
+        match completion {
             Completion::Missing => {
                 return Err(ApiError::NotFound(
                     "the challenge is unknown, expired or already used".into(),
                 ));
             }
-            Completion::Consumed(verified) => {
-                app.metrics.token_issued();
-                log_event!("login token issued to account {}", verified.account);
-                return Ok(token);
-            }
+            Completion::Consumed(verified) => return Ok(verified),
             Completion::Pending if !hinted => {
                 app.hint_bot().await;
                 hinted = true;

@@ -1,18 +1,20 @@
-//! Device registration, certificate rotation, sessions and revocation (protocol.md
-//! section 4). The device generates its key pair; the server only ever sees public keys.
+//! Device enrolment by GD proof, certificate rotation, sessions, the owner's device list
+//! and revocation (protocol.md section 4). The device generates its key pair; the server only ever sees public keys.
 
 use super::app::App;
+use super::challenges;
 use super::challenges::millis;
 use super::log::log_event;
 use super::reply::ApiError;
-use super::store::{Device, TokenGrant, TokenKind};
+use super::store::{Device, RevokedAll, TokenGrant, TokenKind};
 use super::tokens::{self, TokenHash};
-use crate::keys::DevicePublicKey;
+use crate::keys::{DevicePublicKey, enrollment_proof_message, rotation_proof_message};
 use crate::protocol::{
-    AccountId, DeviceCertificate, HandshakeRequest, MAX_DEVICE_NAME_CHARS, MAX_PLATFORM_CHARS,
-    RotateRequest, SessionData, Uuid,
+    AccountId, DeviceCertificate, DeviceInfo, DeviceList, EnrolledDevice, HandshakeRequest,
+    MAX_DEVICE_NAME_CHARS, MAX_PLATFORM_CHARS, RotateRequest, SessionData, Uuid,
 };
 use std::sync::Arc;
+use std::time::Duration;
 
 fn parse_key(pem: &str) -> Result<DevicePublicKey, ApiError> {
     DevicePublicKey::from_spki_pem(pem).map_err(ApiError::BadRequest)
@@ -59,16 +61,30 @@ fn too_many_devices(app: &App, account: AccountId) -> ApiError {
     ))
 }
 
-/// Registers a new device of `account` with the key it generated; 429 when the account
-/// has as many active devices as allowed.
-pub async fn register(
+/// Enrols a new device by GD proof (protocol.md section 4): the new key's proof of
+/// possession over the challenge id is checked first (a wrong proof leaves the challenge
+/// usable), then the validated challenge is consumed (long-polling up to `wait` while it
+/// is pending), the key certified and a first session opened.
+pub async fn enroll(
     app: &Arc<App>,
-    account: AccountId,
     request: HandshakeRequest,
-) -> Result<DeviceCertificate, ApiError> {
+    wait: Duration,
+) -> Result<EnrolledDevice, ApiError> {
     check_length("name", &request.name, MAX_DEVICE_NAME_CHARS)?;
     check_length("platform", &request.platform, MAX_PLATFORM_CHARS)?;
+    let challenge = request.challenge_id.ok_or_else(|| {
+        ApiError::BadRequest(
+            "challenge_id is required: enrolment needs a validated challenge".into(),
+        )
+    })?;
     let key = parse_key(&request.public_key)?;
+    check_proof(
+        &key,
+        &enrollment_proof_message(&challenge),
+        request.proof.as_deref(),
+    )?;
+    let verified = challenges::consume(app, challenge, wait).await?;
+    let account = verified.account;
     let limits = &app.config.limits;
     // Checked before signing to spare the work; checked again when storing, atomically.
     let active = app.store.active_devices(account, app.now_ms()).await?;
@@ -87,6 +103,8 @@ pub async fn register(
         certificate_expires_at: certificate.expires_at,
         revoked: false,
         created_at: app.now_ms(),
+        last_used_at: None,
+        sender: verified.sender,
     };
     // Debug formatting escapes whatever control characters the client put in.
     let (name, platform) = (
@@ -97,8 +115,77 @@ pub async fn register(
         .add_device(&device, limits, app.now_ms())
         .await?
         .map_err(|_| too_many_devices(app, account))?;
-    log_event!("device {id} ({name} on {platform}) registered for account {account}");
-    Ok(certificate)
+    log_event!(
+        "device {id} ({name} on {platform}, {}) enrolled for account {account}",
+        device.key.key_type()
+    );
+    let session = open_session(app, &device).await?;
+    Ok(EnrolledDevice {
+        certificate,
+        account_id: account.get(),
+        session_token: session.session_token,
+        session_expires_at: session.expires_at,
+    })
+}
+
+/// 400 unless `proof` is `key`'s signature of `message`.
+fn check_proof(key: &DevicePublicKey, message: &str, proof: Option<&str>) -> Result<(), ApiError> {
+    let proof = proof.ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "proof of possession failed: proof is missing (the new key's signature over \
+             {message:?})"
+        ))
+    })?;
+    if key.verify(message.as_bytes(), proof) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "proof of possession failed: proof is not the new key's signature over {message:?}"
+        )))
+    }
+}
+
+/// The active devices of `account`, `current` marking the caller's own.
+pub async fn list(
+    app: &App,
+    account: AccountId,
+    current: Option<Uuid>,
+) -> Result<DeviceList, ApiError> {
+    let devices = app.store.account_devices(account, app.now_ms()).await?;
+    Ok(DeviceList {
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceInfo {
+                device_id: d.id,
+                key_type: d.key.key_type().as_str().to_string(),
+                current: current == Some(d.id),
+                name: d.name,
+                platform: d.platform,
+                created_at: d.created_at,
+                last_used_at: d.last_used_at,
+                expires_at: d.certificate_expires_at,
+            })
+            .collect(),
+    })
+}
+
+/// Revokes everything of `account` but `keep` (protocol.md section 4, revoke-all).
+pub async fn revoke_all(
+    app: &App,
+    account: AccountId,
+    keep: Option<Uuid>,
+) -> Result<RevokedAll, ApiError> {
+    let revoked = app
+        .store
+        .revoke_all(account, keep.as_ref(), app.now_ms())
+        .await?;
+    log_event!(
+        "account {account} revoked all: {} login tokens, {} sessions, {} devices",
+        revoked.login_tokens,
+        revoked.session_tokens,
+        revoked.devices
+    );
+    Ok(revoked)
 }
 
 /// Certifies a device's new key; its old key stops working.
@@ -108,6 +195,11 @@ pub async fn rotate(
     request: RotateRequest,
 ) -> Result<DeviceCertificate, ApiError> {
     let key = parse_key(&request.public_key)?;
+    check_proof(
+        &key,
+        &rotation_proof_message(&device.id),
+        request.proof.as_deref(),
+    )?;
     let certificate = certify(app, device.id, &key).await?;
     let replaced = app
         .store
@@ -139,7 +231,7 @@ pub async fn open_session(app: &App, device: &Device) -> Result<SessionData, Api
         expires_at,
         device: Some(device.id),
         audience: None,
-        sender: None,
+        sender: device.sender.clone(),
     };
     let cap = app.config.limits.sessions_per_device;
     app.store

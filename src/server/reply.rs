@@ -21,6 +21,9 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: missing, unknown or refused credentials, or a pending challenge.
     Unauthorized(String),
+    /// 403: the credential is valid but may not do this (a bearer token enrolling a
+    /// device, a login token bound to another audience).
+    Forbidden(String),
     /// 404: unknown route, or unknown/expired/consumed resource.
     NotFound(String),
     /// 405: known route, other method.
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -61,6 +65,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Unavailable(m)
             | ApiError::Busy(m, _)

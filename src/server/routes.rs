@@ -10,12 +10,12 @@ use super::prometheus;
 use super::rate_limit::Limit;
 use super::reply::{self, ApiError, ApiResult, JsonBody, ok};
 use crate::protocol::{
-    AccountId, HandshakeRequest, MAX_BODY_BYTES, MAX_COMPLETE_WAIT_MS, MeData, RotateRequest, Uuid,
-    WhoAmI,
+    AccountId, BEARER_SCHEME, HandshakeRequest, MAX_BODY_BYTES, MAX_COMPLETE_WAIT_MS, MeData,
+    RotateRequest, Uuid, WhoAmI,
 };
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{delete, get, post};
 use axum::{Router, middleware};
 use serde::Deserialize;
@@ -39,7 +39,9 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .route("/client/auth/rotate", post(rotate))
         .route("/client/auth/session", post(session))
         .route("/client/me", get(me))
+        .route("/client/devices", get(list_devices))
         .route("/client/devices/{device_id}", delete(delete_device))
+        .route("/account/revoke-all", post(revoke_all))
         // Not rate-limited: a scrape is cheap and reveals no secret (see the README).
         .route("/metrics", get(prometheus::metrics))
         .route("/healthz", get(healthz))
@@ -112,18 +114,18 @@ async fn challenge_complete(
     let id: Uuid = path_param(raw)?;
     let Query(query) = query?;
     app.rate_limit(Limit::CompleteByIp(app.client_ip(peer, &headers)))?;
-    let wait = query
-        .wait_ms
-        .map_or(app.config.complete_wait, Duration::from_millis)
-        .min(Duration::from_millis(MAX_COMPLETE_WAIT_MS));
-    ok(challenges::complete(&app, id, wait).await?)
+    ok(challenges::complete(&app, id, long_poll(&app, query.wait_ms)).await?)
 }
 
 async fn whoami(State(app): Shared, headers: HeaderMap) -> ApiResult {
     let caller = auth::bearer(&app, &headers).await?;
+    let sender = caller.grant.sender;
     ok(WhoAmI {
         account_id: caller.grant.account.get(),
         expires_at: caller.grant.expires_at,
+        audience: caller.grant.audience,
+        gd_username: sender.as_ref().map(|s| s.username.clone()),
+        gd_user_id: sender.map(|s| s.user_id),
     })
 }
 
@@ -138,13 +140,32 @@ async fn handshake(
     State(app): Shared,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
+    query: Result<Query<CompleteQuery>, QueryRejection>,
     body: Result<JsonBody<HandshakeRequest>, ApiError>,
 ) -> ApiResult {
     app.rate_limit(Limit::DeviceByIp(app.client_ip(peer, &headers)))?;
-    // Credentials first: an anonymous caller learns nothing about body validation.
-    let caller = auth::bearer(&app, &headers).await?;
-    let JsonBody(request) = body?;
-    ok(devices::register(&app, caller.grant.account, request).await?)
+    let request = body.map(|JsonBody(request)| request);
+    let gd_proof = matches!(&request, Ok(r) if r.challenge_id.is_some());
+    let bearer = auth::scheme(&headers).is_some_and(|s| s.eq_ignore_ascii_case(BEARER_SCHEME));
+    if !gd_proof && bearer {
+        // The 0.1 form: whoever holds a token (a mod's server, say) must not be able to
+        // plant a device of their own on the player's account.
+        return Err(ApiError::Forbidden(
+            "token_enrollment_disabled: enrolling a device needs a GD message, not a token: \
+             request a challenge, send its GD message, then send its challenge_id with a \
+             proof of possession"
+                .into(),
+        ));
+    }
+    let Query(query) = query?;
+    ok(devices::enroll(&app, request?, long_poll(&app, query.wait_ms)).await?)
+}
+
+/// How long a long poll may hold the request: `wait_ms`, or the server's default.
+fn long_poll(app: &App, wait_ms: Option<u64>) -> Duration {
+    wait_ms
+        .map_or(app.config.complete_wait, Duration::from_millis)
+        .min(Duration::from_millis(MAX_COMPLETE_WAIT_MS))
 }
 
 async fn rotate(
@@ -175,15 +196,68 @@ async fn me(State(app): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> 
     })
 }
 
+async fn list_devices(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+) -> ApiResult {
+    let owner = auth::owner(&app, &headers, app.client_ip(peer, &headers)).await?;
+    ok(devices::list(&app, owner.account, owner.device).await?)
+}
+
 async fn delete_device(
     State(app): Shared,
+    ConnectInfo(peer): Peer,
     headers: HeaderMap,
     raw: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let id: Uuid = path_param(raw)?;
-    let caller = auth::bearer(&app, &headers).await?;
-    devices::revoke(&app, caller.grant.account, id).await?;
+    let owner = auth::owner(&app, &headers, app.client_ip(peer, &headers)).await?;
+    devices::revoke(&app, owner.account, id).await?;
     ok(())
+}
+
+/// Body of `account/revoke-all`.
+#[derive(Debug, Default, Deserialize)]
+struct RevokeAllRequest {
+    /// A validated challenge as proof, for a player who lost every device.
+    challenge_id: Option<Uuid>,
+    /// Keep the device making the (nonce-authenticated) request.
+    #[serde(default)]
+    keep_current_device: bool,
+}
+
+async fn revoke_all(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    query: Result<Query<CompleteQuery>, QueryRejection>,
+    body: Result<JsonBody<RevokeAllRequest>, ApiError>,
+) -> ApiResult {
+    let ip = app.client_ip(peer, &headers);
+    app.rate_limit(Limit::DeviceByIp(ip))?;
+    let request = match body {
+        Ok(JsonBody(request)) => request,
+        // A nonce alone, without a body, is the usual call.
+        Err(_) if headers.contains_key(header::AUTHORIZATION) => RevokeAllRequest::default(),
+        Err(e) => return Err(e),
+    };
+    let (account, keep) = if headers.contains_key(header::AUTHORIZATION) {
+        // Only a device's nonce: a bearer token may be in a third party's hands.
+        let device = auth::nonce_device(&app, &headers, ip).await?;
+        let keep = request.keep_current_device.then_some(device.id);
+        (device.account, keep)
+    } else {
+        let id = request.challenge_id.ok_or_else(|| {
+            ApiError::Unauthorized(
+                "revoke-all needs a device nonce, or a validated challenge_id as GD proof".into(),
+            )
+        })?;
+        let Query(query) = query?;
+        let verified = challenges::consume(&app, id, long_poll(&app, query.wait_ms)).await?;
+        (verified.account, None)
+    };
+    ok(devices::revoke_all(&app, account, keep).await?)
 }
 
 /// 200 while the process runs (protocol.md section 8); bare body, no envelope.

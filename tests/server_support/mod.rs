@@ -93,16 +93,11 @@ impl Api {
     }
 
     /// POSTs a raw (possibly invalid) JSON body.
-    pub fn http_raw_post(&self, route: &str, auth: &str, body: &str) -> Reply {
+    pub fn http_raw_post(&self, route: &str, auth: Option<&str>, body: &str) -> Reply {
         let url = protocol::join_url(&self.base, route);
         let response = self
             .http
-            .send(
-                Method::Post,
-                &url,
-                Some(auth),
-                Some(("application/json", body)),
-            )
+            .send(Method::Post, &url, auth, Some(("application/json", body)))
             .unwrap_or_else(|e| panic!("{route}: {e}"));
         parse_reply(route, response)
     }
@@ -259,24 +254,57 @@ pub fn device_key() -> DeviceKey {
     DeviceKey::generate().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The handshake body for `key`.
-pub fn handshake_body(key: &DeviceKey) -> Value {
+/// The handshake body enrolling `key` by GD proof with `challenge_id`, with the key's
+/// proof of possession.
+pub fn handshake_body(key: &DeviceKey, challenge_id: &str) -> Value {
+    let id: Uuid = challenge_id.parse().unwrap_or_else(|e| panic!("{e}"));
     serde_json::json!({
+        "challenge_id": challenge_id,
         "public_key": key.public_pem().unwrap_or_else(|e| panic!("{e}")),
+        "proof": key
+            .sign_base64(&dashauth::keys::enrollment_proof_message(&id))
+            .unwrap_or_else(|e| panic!("{e}")),
         "name": "Test PC",
         "platform": "linux",
     })
 }
 
+/// Requests a challenge for `player` and sends its GD message; returns the challenge id
+/// (validated once the bot has read its inbox).
+pub fn sent_challenge(api: &Api, server: &ServerHandle, player: &Player) -> String {
+    let (id, challenge) = api.challenge(player.account_id);
+    player.send_until_accepted(
+        server.bot_account_id(),
+        &protocol::challenge_subject(&challenge),
+    );
+    id
+}
+
+/// Posts `body` to the handshake until the challenge is no longer pending (it
+/// long-polls, so few calls); returns the first answer that is not 401.
+pub fn post_handshake(api: &Api, body: &Value) -> Reply {
+    let deadline = Instant::now() + PATIENCE * 2;
+    loop {
+        let reply = api.post("client/auth/handshake?wait_ms=2000", None, Some(body));
+        if reply.status != 401 {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "challenge never validated: {reply:?}"
+        );
+    }
+}
+
 /// A logged-in account with one registered device.
 pub struct Registered {
-    /// The login token the device was registered with.
+    /// A login token of the account (from a separate challenge).
     pub token: String,
     /// The device id.
     pub device: String,
     /// Its private key.
     pub key: DeviceKey,
-    /// The handshake's reply (certificate, CA, expiry).
+    /// The handshake's reply (certificate, CA, expiry, session).
     pub certificate: Reply,
 }
 
@@ -287,18 +315,24 @@ impl Registered {
     pub fn nonce_now(&self) -> String {
         nonce(&self.device, &self.key, self.key.next_nonce_timestamp())
     }
+
+    /// The session token the handshake answered.
+    pub fn session_token(&self) -> String {
+        self.certificate.field("session_token")
+    }
 }
 
-/// Registers a fresh key with `token`'s account (the handshake, expected to succeed).
-pub fn handshake(api: &Api, token: &str) -> Registered {
-    let key = device_key();
-    let certificate = api
-        .post(
-            "client/auth/handshake",
-            Some(&bearer(token)),
-            Some(&handshake_body(&key)),
-        )
-        .expect(200);
+/// Enrols `key` for `player` by GD proof (a fresh challenge and message), expecting
+/// success; `token` is recorded as the account's login token.
+pub fn enroll_key(
+    api: &Api,
+    server: &ServerHandle,
+    player: &Player,
+    key: DeviceKey,
+    token: &str,
+) -> Registered {
+    let challenge = sent_challenge(api, server, player);
+    let certificate = post_handshake(api, &handshake_body(&key, &challenge)).expect(200);
     Registered {
         token: token.to_string(),
         device: certificate.field("device_id"),
@@ -307,8 +341,13 @@ pub fn handshake(api: &Api, token: &str) -> Registered {
     }
 }
 
-/// Logs `account_id` in and registers a device for it.
+/// Logs `player` in and enrols a fresh RSA key for it.
+pub fn enroll(api: &Api, server: &ServerHandle, player: &Player) -> Registered {
+    let token = login(api, server, player);
+    enroll_key(api, server, player, device_key(), &token)
+}
+
+/// Logs `account_id` in and enrols a device for it.
 pub fn register(api: &Api, server: &ServerHandle, account_id: u32) -> Registered {
-    let token = login(api, server, &Player::new(server, account_id));
-    handshake(api, &token)
+    enroll(api, server, &Player::new(server, account_id))
 }

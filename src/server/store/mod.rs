@@ -171,6 +171,40 @@ pub struct Device {
     pub revoked: bool,
     /// UNIX ms.
     pub created_at: i64,
+    /// When it last authenticated with a nonce (its timestamp), UNIX ms.
+    pub last_used_at: Option<i64>,
+    /// Who the bot saw in the GD message that enrolled it.
+    pub sender: Option<Sender>,
+}
+
+/// What [`Store::revoke_all`] revoked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RevokedAll {
+    /// Login tokens.
+    pub login_tokens: u64,
+    /// Session tokens.
+    pub session_tokens: u64,
+    /// Devices.
+    pub devices: u64,
+}
+
+/// An access-token signing key as the store keeps it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Its key id (the JWT header's `kid`).
+    pub kid: String,
+    /// PKCS#8 DER of the Ed25519 key, standard base64.
+    pub private_key: String,
+    /// UNIX ms.
+    pub created_at: i64,
+    /// When a newer key replaced it, UNIX ms.
+    pub retired_at: Option<i64>,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKeyRecord({}, <private>)", self.kid)
+    }
 }
 
 /// The account has [`Limits::devices_per_account`] active devices already.
@@ -415,7 +449,53 @@ impl Store {
         token_expires_at: i64,
         now: i64,
     ) -> StoreResult<Completion> {
-        dispatch!(self.complete_challenge(id, token, token_expires_at, now))
+        dispatch!(self.complete_challenge(id, Some((token, token_expires_at)), now))
+    }
+
+    /// Consumes a validated challenge without issuing a login token: a device enrolling
+    /// by GD proof uses it up.
+    pub async fn consume_challenge(&self, id: &Uuid, now: i64) -> StoreResult<Completion> {
+        dispatch!(self.complete_challenge(id, None, now))
+    }
+
+    /// The account's active devices (not revoked, certificate unexpired), oldest first.
+    pub async fn account_devices(&self, account: AccountId, now: i64) -> StoreResult<Vec<Device>> {
+        dispatch!(self.account_devices(account, now))
+    }
+
+    /// Revokes every login token, session token and device of `account` (but `keep` and
+    /// its sessions), and records `now` as the moment before which its access tokens are
+    /// inactive. All in one transaction.
+    pub async fn revoke_all(
+        &self,
+        account: AccountId,
+        keep: Option<&Uuid>,
+        now: i64,
+    ) -> StoreResult<RevokedAll> {
+        dispatch!(self.revoke_all(account, keep, now))
+    }
+
+    /// When `account` last revoked everything, UNIX ms.
+    pub async fn revoked_all_at(&self, account: AccountId) -> StoreResult<Option<i64>> {
+        dispatch!(self.revoked_all_at(account))
+    }
+
+    /// Every stored access-token signing key, newest first.
+    pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        dispatch!(self.signing_keys())
+    }
+
+    /// Stores `key` as the current signing key, retiring the current one at its
+    /// `created_at`, unless the current one was created at or after `rotate_before`
+    /// (another instance rotated first): false then. Retired keys whose tokens have all
+    /// expired (retired at or before `forget_before`) are deleted.
+    pub async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        rotate_before: i64,
+        forget_before: i64,
+    ) -> StoreResult<bool> {
+        dispatch!(self.rotate_signing_key(key, rotate_before, forget_before))
     }
 
     /// What a token grants, if it is known, unexpired, and (for a session token) its

@@ -8,9 +8,9 @@
 
 use super::{
     Admission, Completion, DataDir, Device, DevicesFull, NewChallenge, OpenError, PendingChallenge,
-    Sender, StoreError, StoreResult, Swept, TokenGrant, TokenKind, Verified, eviction_batch,
-    migrate_error, migrator, parse_account, parse_device_key, parse_u32, parse_uuid, retry_after,
-    sender_of,
+    RevokedAll, Sender, SigningKeyRecord, StoreError, StoreResult, Swept, TokenGrant, TokenKind,
+    Verified, eviction_batch, migrate_error, migrator, parse_account, parse_device_key, parse_u32,
+    parse_uuid, retry_after, sender_of,
 };
 use crate::keys::DevicePublicKey;
 use crate::protocol::{AccountId, Uuid};
@@ -21,11 +21,18 @@ use sqlx::sqlite::{
 };
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "owned devices and access tokens",
+        include_str!("../../../migrations/sqlite/0002_owned_devices_and_access_tokens.sql"),
+    ),
+];
 
 /// How long a request waits for a connection or a lock before the store reports itself
 /// unavailable.
@@ -40,13 +47,30 @@ pub struct SqliteStore {
 }
 
 const DEVICE_COLUMNS: &str = "id, account_id, public_key_pem, name, platform, certificate_pem, \
-                              certificate_expires_at, revoked, created_at";
-type DeviceRow = (String, i64, String, String, String, String, i64, bool, i64);
+                              certificate_expires_at, revoked, created_at, last_used_at, \
+                              gd_username, gd_user_id";
+type DeviceRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
 /// A consumed challenge: account, audience, sender's username and user id.
 type ConsumedRow = (i64, Option<String>, Option<String>, Option<i64>);
 
 fn device_from_row(row: DeviceRow) -> StoreResult<Device> {
-    let (id, account, key, name, platform, certificate_pem, expires_at, revoked, created_at) = row;
+    let (id, account, key, name, platform, certificate_pem, expires_at, revoked, created_at) = (
+        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
+    );
+    let (last_used_at, username, user_id) = (row.9, row.10, row.11);
     Ok(Device {
         id: parse_uuid(&id)?,
         account: parse_account(account)?,
@@ -57,6 +81,8 @@ fn device_from_row(row: DeviceRow) -> StoreResult<Device> {
         certificate_expires_at: expires_at,
         revoked,
         created_at,
+        last_used_at,
+        sender: sender_of(username, user_id)?,
     })
 }
 
@@ -288,8 +314,7 @@ impl SqliteStore {
     pub async fn complete_challenge(
         &self,
         id: &Uuid,
-        token: &TokenHash,
-        token_expires_at: i64,
+        token: Option<(&TokenHash, i64)>,
         now: i64,
     ) -> StoreResult<Completion> {
         // The usual answer (still pending) is a read; only a validated challenge takes
@@ -322,15 +347,17 @@ impl SqliteStore {
             audience,
             sender: sender_of(username, user_id)?,
         };
-        let grant = TokenGrant {
-            kind: TokenKind::Login,
-            account: verified.account,
-            expires_at: token_expires_at,
-            device: None,
-            audience: verified.audience.clone(),
-            sender: verified.sender.clone(),
-        };
-        insert_token(&mut tx, token, &grant, now).await?;
+        if let Some((token, token_expires_at)) = token {
+            let grant = TokenGrant {
+                kind: TokenKind::Login,
+                account: verified.account,
+                expires_at: token_expires_at,
+                device: None,
+                audience: verified.audience.clone(),
+                sender: verified.sender.clone(),
+            };
+            insert_token(&mut tx, token, &grant, now).await?;
+        }
         tx.commit().await?;
         Ok(Completion::Consumed(verified))
     }
@@ -444,7 +471,7 @@ impl SqliteStore {
             return Ok(Err(DevicesFull));
         }
         sqlx::query(&format!(
-            "INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ))
         .bind(device.id.to_string())
         .bind(account)
@@ -455,6 +482,9 @@ impl SqliteStore {
         .bind(device.certificate_expires_at)
         .bind(device.revoked)
         .bind(device.created_at)
+        .bind(device.last_used_at)
+        .bind(device.sender.as_ref().map(|s| s.username.clone()))
+        .bind(device.sender.as_ref().map(|s| i64::from(s.user_id)))
         .execute(&mut *tx)
         .await?;
         // Revoked and expired devices are kept so their nonces are refused with the
@@ -543,6 +573,124 @@ impl SqliteStore {
         device_from_row(row).map(Some)
     }
 
+    pub async fn account_devices(&self, account: AccountId, now: i64) -> StoreResult<Vec<Device>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE account_id = ?1 AND revoked = 0 \
+             AND certificate_expires_at > ?2 ORDER BY created_at, id"
+        ))
+        .bind(i64::from(account.get()))
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(device_from_row).collect()
+    }
+
+    pub async fn revoke_all(
+        &self,
+        account: AccountId,
+        keep: Option<&Uuid>,
+        now: i64,
+    ) -> StoreResult<RevokedAll> {
+        let account = i64::from(account.get());
+        // An id no device has when none is kept, so one statement serves both cases.
+        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+        let mut tx = self.writer.begin().await?;
+        let logins = sqlx::query("DELETE FROM tokens WHERE account_id = ?1 AND kind = 'login'")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        let sessions = sqlx::query(
+            "DELETE FROM tokens WHERE account_id = ?1 AND kind = 'session' \
+             AND (device_id IS NULL OR device_id <> ?2)",
+        )
+        .bind(account)
+        .bind(&keep)
+        .execute(&mut *tx)
+        .await?;
+        let devices = sqlx::query(
+            "UPDATE devices SET revoked = 1 WHERE account_id = ?1 AND revoked = 0 AND id <> ?2",
+        )
+        .bind(account)
+        .bind(&keep)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO account_revocations (account_id, revoked_all_at) VALUES (?1, ?2) \
+             ON CONFLICT (account_id) DO UPDATE SET revoked_all_at = excluded.revoked_all_at",
+        )
+        .bind(account)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RevokedAll {
+            login_tokens: logins.rows_affected(),
+            session_tokens: sessions.rows_affected(),
+            devices: devices.rows_affected(),
+        })
+    }
+
+    pub async fn revoked_all_at(&self, account: AccountId) -> StoreResult<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT revoked_all_at FROM account_revocations WHERE account_id = ?1")
+                .bind(i64::from(account.get()))
+                .fetch_optional(&self.writer)
+                .await?;
+        Ok(row.map(|(at,)| at))
+    }
+
+    pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kid, private_key, created_at, retired_at FROM signing_keys \
+             ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kid, private_key, created_at, retired_at)| SigningKeyRecord {
+                    kid,
+                    private_key,
+                    created_at,
+                    retired_at,
+                },
+            )
+            .collect())
+    }
+
+    pub async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        rotate_before: i64,
+        forget_before: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let (current,): (Option<i64>,) =
+            sqlx::query_as("SELECT max(created_at) FROM signing_keys WHERE retired_at IS NULL")
+                .fetch_one(&mut *tx)
+                .await?;
+        if current.is_some_and(|created| created >= rotate_before) {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL")
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?1, ?2, ?3)")
+            .bind(&key.kid)
+            .bind(&key.private_key)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM signing_keys WHERE retired_at <= ?1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub async fn use_nonce(
         &self,
         device: &Uuid,
@@ -558,6 +706,14 @@ impl SqliteStore {
         .bind(forget_at)
         .execute(&self.writer)
         .await?;
+        if done.rows_affected() == 1 {
+            // Best effort, for the device list: the nonce itself is already recorded.
+            sqlx::query("UPDATE devices SET last_used_at = ?1 WHERE id = ?2")
+                .bind(timestamp_ms)
+                .bind(device.to_string())
+                .execute(&self.writer)
+                .await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 

@@ -53,6 +53,11 @@ fn device(n: u8, account_id: u32, expires_at: i64) -> Device {
         certificate_expires_at: expires_at,
         revoked: false,
         created_at: i64::from(n),
+        last_used_at: None,
+        sender: Some(Sender {
+            username: format!("player{n}"),
+            user_id: u32::from(n) + 1000,
+        }),
     }
 }
 
@@ -336,6 +341,158 @@ async fn the_first_secret_stored_wins(store: Store) {
     assert_eq!(ok(store.secret("ca").await).as_deref(), Some("one"));
 }
 
+async fn an_enrolment_consumes_a_challenge_without_a_login_token(store: Store) {
+    let c = challenge(3, 7, client(1), 1000);
+    add(&store, c.clone(), &Limits::default()).await;
+    assert_eq!(
+        ok(store.consume_challenge(&c.id, 10).await),
+        Completion::Pending
+    );
+    let sender = Sender {
+        username: "Player7".into(),
+        user_id: 99,
+    };
+    assert!(ok(store.validate_challenge(&c.id, &sender, 10, 2000).await));
+    let done = ok(store.consume_challenge(&c.id, 20).await);
+    assert_eq!(
+        done,
+        Completion::Consumed(Verified {
+            account: account(7),
+            audience: None,
+            sender: Some(sender),
+        })
+    );
+    assert_eq!(
+        ok(store.consume_challenge(&c.id, 20).await),
+        Completion::Missing
+    );
+    let token = TokenHash::of("never issued");
+    assert_eq!(
+        ok(store.complete_challenge(&c.id, &token, 5000, 20).await),
+        Completion::Missing
+    );
+}
+
+async fn the_owner_lists_active_devices_with_their_last_use(store: Store) {
+    let limits = Limits::default();
+    let (a, b, other) = (
+        device(1, 9, 10_000),
+        device(2, 9, 10_000),
+        device(3, 8, 10_000),
+    );
+    for d in [&a, &b, &other] {
+        assert_eq!(ok(store.add_device(d, &limits, 0).await), Ok(()));
+    }
+    assert!(ok(store.use_nonce(&a.id, 4321, 99_000).await));
+    let listed = ok(store.account_devices(account(9), 100).await);
+    let ids: Vec<Uuid> = listed.iter().map(|d| d.id).collect();
+    assert_eq!(ids, vec![a.id, b.id]);
+    assert_eq!(listed[0].last_used_at, Some(4321));
+    assert_eq!(listed[1].last_used_at, None);
+    assert_eq!(listed[0].sender, a.sender);
+    ok(store.revoke_device(&b.id, account(9)).await);
+    let listed = ok(store.account_devices(account(9), 100).await);
+    assert_eq!(listed.len(), 1, "revoked devices are not listed");
+    assert!(ok(store.account_devices(account(9), 10_000).await).is_empty());
+}
+
+async fn revoke_all_ends_every_credential_but_the_kept_device(store: Store) {
+    let limits = Limits::default();
+    let (kept, gone, other) = (
+        device(1, 9, 10_000),
+        device(2, 9, 10_000),
+        device(3, 8, 10_000),
+    );
+    for d in [&kept, &gone, &other] {
+        assert_eq!(ok(store.add_device(d, &limits, 0).await), Ok(()));
+    }
+    let session = |d: &Device| TokenGrant {
+        kind: TokenKind::Session,
+        account: d.account,
+        expires_at: 5000,
+        device: Some(d.id),
+        audience: None,
+        sender: None,
+    };
+    let (s_kept, s_gone, s_other) = (TokenHash::of("k"), TokenHash::of("g"), TokenHash::of("o"));
+    ok(store.add_session(&s_kept, &session(&kept), 1, 5).await);
+    ok(store.add_session(&s_gone, &session(&gone), 1, 5).await);
+    ok(store.add_session(&s_other, &session(&other), 1, 5).await);
+    let c = challenge(4, 9, client(1), 1000);
+    add(&store, c.clone(), &limits).await;
+    ok(store
+        .validate_challenge(&c.id, &Sender::default(), 10, 2000)
+        .await);
+    let login = TokenHash::of("login");
+    ok(store.complete_challenge(&c.id, &login, 5000, 10).await);
+    assert_eq!(ok(store.revoked_all_at(account(9)).await), None);
+
+    let revoked = ok(store.revoke_all(account(9), Some(&kept.id), 77).await);
+    assert_eq!(
+        revoked,
+        RevokedAll {
+            login_tokens: 1,
+            session_tokens: 1,
+            devices: 1,
+        }
+    );
+    assert_eq!(ok(store.revoked_all_at(account(9)).await), Some(77));
+    assert_eq!(ok(store.token(&login, 20).await), None);
+    assert_eq!(ok(store.token(&s_gone, 20).await), None);
+    assert!(ok(store.token(&s_kept, 20).await).is_some());
+    assert!(
+        ok(store.token(&s_other, 20).await).is_some(),
+        "another account"
+    );
+    let gone = ok(store.device(&gone.id).await).unwrap_or_else(|| panic!("kept as revoked"));
+    assert!(gone.revoked);
+    assert_eq!(ok(store.revoked_all_at(account(8)).await), None);
+    // Without a kept device, everything goes, and the moment moves forward.
+    let revoked = ok(store.revoke_all(account(9), None, 88).await);
+    assert_eq!(revoked.devices, 1);
+    assert_eq!(revoked.session_tokens, 1);
+    assert_eq!(ok(store.revoked_all_at(account(9)).await), Some(88));
+}
+
+fn signing_key(kid: &str, created_at: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        private_key: format!("pkcs8 of {kid}"),
+        created_at,
+        retired_at: None,
+    }
+}
+
+async fn signing_keys_rotate_once_and_retired_ones_are_forgotten(store: Store) {
+    assert!(ok(store.signing_keys().await).is_empty());
+    assert!(ok(store
+        .rotate_signing_key(&signing_key("k1", 100), 100, 0)
+        .await));
+    // Another instance with a stale view does not rotate again.
+    assert!(!ok(store
+        .rotate_signing_key(&signing_key("k1b", 150), 100, 0)
+        .await));
+    assert!(ok(store
+        .rotate_signing_key(&signing_key("k2", 200), 200, 0)
+        .await));
+    let keys = ok(store.signing_keys().await);
+    let summary: Vec<(&str, Option<i64>)> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.retired_at))
+        .collect();
+    assert_eq!(summary, vec![("k2", None), ("k1", Some(200))]);
+    assert_eq!(keys[1].private_key, "pkcs8 of k1");
+    // k1 retired at 200: forgotten once its tokens have expired.
+    assert!(ok(store
+        .rotate_signing_key(&signing_key("k3", 300), 300, 250)
+        .await));
+    let kids: Vec<String> = ok(store.signing_keys().await)
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, vec!["k3".to_string(), "k2".to_string()]);
+}
+
 async fn sqlite_store() -> Store {
     Store::open(&Location::Ephemeral)
         .await
@@ -382,4 +539,8 @@ backend_tests!(
     devices_are_capped_and_old_inactive_ones_forgotten,
     one_instance_holds_a_bot_lease_at_a_time,
     the_first_secret_stored_wins,
+    an_enrolment_consumes_a_challenge_without_a_login_token,
+    the_owner_lists_active_devices_with_their_last_use,
+    revoke_all_ends_every_credential_but_the_kept_device,
+    signing_keys_rotate_once_and_retired_ones_are_forgotten,
 );
