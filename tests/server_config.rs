@@ -92,3 +92,30 @@ fn only_postgres_database_urls_are_accepted_and_never_quoted_back() {
         "{error:?}"
     );
 }
+
+#[test]
+fn access_token_settings_are_checked() {
+    refused(
+        |c| c.access_token_ttl = Duration::from_secs(86_401),
+        "access token TTL",
+    );
+    refused(
+        |c| c.access_token_ttl = Duration::from_millis(500),
+        "access token TTL",
+    );
+    refused(
+        |c| c.signing_key_rotate = Duration::ZERO,
+        "signing key rotation",
+    );
+    refused(
+        |c| c.public_url = Some("auth.example.com".into()),
+        "public URL",
+    );
+    refused(|c| c.public_url = Some("https://a b".into()), "public URL");
+    let config = Config {
+        access_token_ttl: Duration::from_secs(86_400),
+        public_url: Some("https://auth.example.com/api/v1".into()),
+        ..Config::default()
+    };
+    assert!(config.validate().is_ok(), "{:?}", config.validate());
+}

@@ -106,6 +106,21 @@ struct ServerArgs {
     #[arg(long, env = "DASHAUTH_SESSION_TTL_S", value_name = "N", value_parser = trimmed::<u64>)]
     session_ttl_s: Option<u64>,
 
+    /// The server's public base URL, the `iss` of access tokens that mods' backends check
+    /// (e.g. https://auth.example.com/api/v1) [default: http://LISTEN]
+    #[arg(long, env = "DASHAUTH_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+
+    /// Lifetime of an access token (JWT) for third-party servers, at most 86400
+    /// [default: 3600]
+    #[arg(long, env = "DASHAUTH_ACCESS_TOKEN_TTL_S", value_name = "N", value_parser = trimmed::<u64>)]
+    access_token_ttl_s: Option<u64>,
+
+    /// Age in days at which the access-token signing key is replaced; retired keys stay
+    /// published until their tokens expire [default: 30]
+    #[arg(long, env = "DASHAUTH_SIGNING_KEY_ROTATE_DAYS", value_name = "N", value_parser = trimmed::<u64>)]
+    signing_key_rotate_days: Option<u64>,
+
     /// Default long-poll wait of challenge_complete, at most 10000 [default: 5000]
     #[arg(long, env = "DASHAUTH_COMPLETE_WAIT_MS", value_name = "N", value_parser = trimmed::<u64>)]
     complete_wait_ms: Option<u64>,
@@ -326,6 +341,13 @@ fn server_config(args: ServerArgs) -> Result<(Config, Vec<String>), String> {
     config.challenge_ttl = secs(args.challenge_ttl_s, config.challenge_ttl);
     config.token_ttl = secs(args.token_ttl_s, config.token_ttl);
     config.session_ttl = secs(args.session_ttl_s, config.session_ttl);
+    config.public_url = args.public_url;
+    config.access_token_ttl = secs(args.access_token_ttl_s, config.access_token_ttl);
+    config.signing_key_rotate = args
+        .signing_key_rotate_days
+        .map_or(config.signing_key_rotate, |days| {
+            Duration::from_secs(days.saturating_mul(24 * 3600))
+        });
     config.gd_fault_rate = args.faults.rate();
     config.gd_latency = args.faults.latency();
     config.clock_offset_ms = args.clock_offset_ms.unwrap_or(0);
@@ -535,8 +557,23 @@ mod tests {
             "40",
             "--clock-offset-ms",
             "-5000",
+            "--public-url",
+            "https://auth.example.com/api",
+            "--access-token-ttl-s",
+            "600",
+            "--signing-key-rotate-days",
+            "7",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://auth.example.com/api")
+        );
+        assert_eq!(config.access_token_ttl, Duration::from_secs(600));
+        assert_eq!(
+            config.signing_key_rotate,
+            Duration::from_secs(7 * 24 * 3600)
+        );
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.challenge_ttl, Duration::from_secs(7));

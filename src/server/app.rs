@@ -11,6 +11,7 @@ use super::metrics::Metrics;
 use super::rate_limit::{Limit, RateLimiter};
 use super::reply::ApiError;
 use super::store::Store;
+use super::tokens::keyring::Keyring;
 use crate::clock;
 use axum::http::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +39,8 @@ pub struct App {
     pub limiter: RateLimiter,
     /// Wakes the bot.
     pub bot: BotSignal,
+    /// The access-token signing keys, as last read from the store.
+    pub keyring: Keyring,
     /// Bumped by the bot whenever it validates challenges; long polls wait on it.
     validated: watch::Sender<u64>,
     /// Becomes true when the server stops; long polls give up on it.
@@ -63,6 +66,7 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             latency: Arc::new(RouteLatency::default()),
             bot: BotSignal::default(),
+            keyring: Keyring::default(),
             validated: watch::Sender::new(0),
             shutdown,
         }
@@ -71,6 +75,11 @@ impl App {
     /// The server's clock, UNIX ms, including the configured test offset.
     pub fn now_ms(&self) -> i64 {
         clock::now_ms().saturating_add(self.config.clock_offset_ms)
+    }
+
+    /// The `iss` of access tokens: the configured public URL (set at start).
+    pub fn issuer(&self) -> &str {
+        self.config.public_url.as_deref().unwrap_or_default()
     }
 
     /// Wakes every long poll to look at its challenge again.

@@ -6,8 +6,9 @@ use super::log::log_event;
 use super::nonce;
 use super::rate_limit::Limit;
 use super::reply::ApiError;
-use super::store::{Device, TokenGrant};
+use super::store::{Device, TokenGrant, TokenKind};
 use super::tokens::TokenHash;
+use super::tokens::access::Requester;
 use crate::protocol::{AccountId, BEARER_SCHEME, NONCE_SCHEME, Uuid};
 use axum::http::{HeaderMap, header};
 use std::net::IpAddr;
@@ -137,5 +138,30 @@ pub async fn owner(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Owner, 
     Ok(Owner {
         account: caller.grant.account,
         device: caller.grant.device,
+    })
+}
+
+/// Whoever asks `token/exchange` for an access token: a login or session token, or a
+/// device's nonce.
+pub async fn requester(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Requester, ApiError> {
+    let (scheme, _) = authorization(headers)?;
+    if is_scheme(scheme, NONCE_SCHEME) {
+        let device = nonce_device(app, headers, ip).await?;
+        return Ok(Requester {
+            account: device.account,
+            sender: device.sender,
+            device: Some(device.id),
+            bound_audience: None,
+        });
+    }
+    let grant = bearer(app, headers).await?.grant;
+    Ok(Requester {
+        account: grant.account,
+        bound_audience: match grant.kind {
+            TokenKind::Login => grant.audience,
+            TokenKind::Session => None,
+        },
+        sender: grant.sender,
+        device: grant.device,
     })
 }

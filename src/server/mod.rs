@@ -106,6 +106,13 @@ pub struct Config {
     pub gd_timeout: Duration,
     /// Caps on stored challenges, devices, sessions and emulator data.
     pub limits: Limits,
+    /// The server's public base URL: the `iss` of access tokens. `None`: the address it
+    /// listens on, `http://{listen}` (right for tests and local development only).
+    pub public_url: Option<String>,
+    /// Lifetime of access tokens (protocol.md section 9), at most [`MAX_ACCESS_TOKEN_TTL`].
+    pub access_token_ttl: Duration,
+    /// Age at which the access-token signing key is replaced.
+    pub signing_key_rotate: Duration,
 }
 
 impl Default for Config {
@@ -130,6 +137,9 @@ impl Default for Config {
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            public_url: None,
+            access_token_ttl: Duration::from_secs(3600),
+            signing_key_rotate: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -191,6 +201,25 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.public_url {
+            let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+            if !scheme_ok || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+                return Err(invalid_config(format!(
+                    "the public URL {url:?} is not an http(s) URL"
+                )));
+            }
+        }
+        if self.access_token_ttl > MAX_ACCESS_TOKEN_TTL {
+            return Err(invalid_config(format!(
+                "the access token TTL must be at most {} s",
+                MAX_ACCESS_TOKEN_TTL.as_secs()
+            )));
+        }
+        if self.access_token_ttl.as_secs() == 0 {
+            return Err(invalid_config(
+                "the access token TTL must be at least 1 s".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.gd_fault_rate) {
             return Err(invalid_config(
                 "the GD fault rate must be within 0..=1".into(),
@@ -209,6 +238,9 @@ impl Config {
 /// Longest challenge, token, session and certificate lifetime (10 years): far beyond
 /// any sensible setting, far below where `now + ttl` in UNIX ms overflows.
 pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Longest access-token lifetime (a day): offline verifiers learn of a revocation only at
+/// `exp`.
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Longest poll interval; the bot's backoff multiplies it.
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(3600);
 /// Longest latency the emulator can be told to add.
@@ -229,6 +261,7 @@ fn check_durations(config: &Config) -> io::Result<()> {
         ("token TTL", config.token_ttl, MAX_TTL),
         ("session TTL", config.session_ttl, MAX_TTL),
         ("certificate validity", config.certificate_validity, MAX_TTL),
+        ("signing key rotation", config.signing_key_rotate, MAX_TTL),
         ("GD timeout", config.gd_timeout, MAX_GD_TIMEOUT),
     ];
     for (name, value, max) in durations {
@@ -301,6 +334,15 @@ impl ServerHandle {
             None => format!("http://{addr}/database"),
         };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        // The issuer of access tokens: the operator's public URL, else where we listen.
+        let public_url = config.public_url.as_deref().map_or_else(
+            || format!("http://{addr}"),
+            |u| u.trim_end_matches('/').to_string(),
+        );
+        let config = Config {
+            public_url: Some(public_url),
+            ..config
+        };
         let app = Arc::new(App::new(
             config,
             store,

@@ -26,6 +26,9 @@ pub enum Limit {
     /// Device handshakes, rotations and sessions from one IP: each signs a certificate
     /// or creates a record.
     DeviceByIp(IpAddr),
+    /// `token/exchange` and `introspect` from one IP: cheap, and a mod's backend may
+    /// introspect for many players, so ten times the base budget.
+    TokensByIp(IpAddr),
 }
 
 impl Limit {
@@ -39,6 +42,7 @@ impl Limit {
             Limit::CompleteByIp(ip) => Limit::CompleteByIp(client_of(ip)),
             Limit::NonceFailureByIp(ip) => Limit::NonceFailureByIp(client_of(ip)),
             Limit::DeviceByIp(ip) => Limit::DeviceByIp(client_of(ip)),
+            Limit::TokensByIp(ip) => Limit::TokensByIp(client_of(ip)),
         }
     }
 }
@@ -91,6 +95,7 @@ impl RateLimiter {
             Limit::ChallengeByIp(_) | Limit::NonceFailureByIp(_) | Limit::DeviceByIp(_) => n,
             Limit::ChallengeByAccount(..) => (n / 3).max(1),
             Limit::CompleteByIp(_) => n.saturating_mul(2),
+            Limit::TokensByIp(_) => n.saturating_mul(10),
         })
     }
 

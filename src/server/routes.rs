@@ -9,13 +9,17 @@ use super::latency;
 use super::prometheus;
 use super::rate_limit::Limit;
 use super::reply::{self, ApiError, ApiResult, JsonBody, ok};
+use super::tokens::access;
+use super::tokens::request::IntrospectRequest;
 use crate::protocol::{
     AccountId, BEARER_SCHEME, HandshakeRequest, MAX_BODY_BYTES, MAX_COMPLETE_WAIT_MS, MeData,
     RotateRequest, Uuid, WhoAmI,
 };
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Router, middleware};
 use serde::Deserialize;
@@ -42,6 +46,9 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .route("/client/devices", get(list_devices))
         .route("/client/devices/{device_id}", delete(delete_device))
         .route("/account/revoke-all", post(revoke_all))
+        .route("/token/exchange", post(exchange))
+        .route("/introspect", post(introspect))
+        .route("/.well-known/jwks.json", get(jwks))
         // Not rate-limited: a scrape is cheap and reveals no secret (see the README).
         .route("/metrics", get(prometheus::metrics))
         .route("/healthz", get(healthz))
@@ -258,6 +265,62 @@ async fn revoke_all(
         (verified.account, None)
     };
     ok(devices::revoke_all(&app, account, keep).await?)
+}
+
+/// Body of `token/exchange`.
+#[derive(Debug, Deserialize)]
+struct ExchangeRequest {
+    audience: String,
+}
+
+async fn exchange(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Result<JsonBody<ExchangeRequest>, ApiError>,
+) -> ApiResult {
+    let ip = app.client_ip(peer, &headers);
+    app.rate_limit(Limit::TokensByIp(ip))?;
+    // Credentials first: an anonymous caller learns nothing about body validation.
+    let requester = auth::requester(&app, &headers, ip).await?;
+    let JsonBody(request) = body?;
+    let audience = parse_audience(request.audience)?;
+    ok(access::exchange(&app, requester, audience).await?)
+}
+
+/// The JWKS (protocol.md section 9): bare JSON, cacheable for a few minutes (a key is
+/// published long before it signs anything another instance could not yet verify).
+async fn jwks(State(app): Shared) -> Result<Response, ApiError> {
+    let now = app.now_ms();
+    let keys = app
+        .keyring
+        .jwks(&app.store, now, access::lifetimes(&app))
+        .await?;
+    let cache = HeaderValue::from_static("public, max-age=300");
+    Ok(([(header::CACHE_CONTROL, cache)], Json(keys)).into_response())
+}
+
+async fn introspect(
+    State(app): Shared,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Result<IntrospectRequest, ApiError>,
+) -> Result<Response, ApiError> {
+    app.rate_limit(Limit::TokensByIp(app.client_ip(peer, &headers)))?;
+    let answer = match body? {
+        IntrospectRequest::One(token) => {
+            serde_json::to_value(access::introspect(&app, &token).await?)
+        }
+        IntrospectRequest::Batch(tokens) => {
+            let mut results = Vec::with_capacity(tokens.len());
+            for token in &tokens {
+                results.push(access::introspect(&app, token).await?);
+            }
+            serde_json::to_value(serde_json::json!({ "results": results }))
+        }
+    }
+    .map_err(|e| ApiError::Internal(format!("introspection answer: {e}")))?;
+    Ok(Json(answer).into_response())
 }
 
 /// 200 while the process runs (protocol.md section 8); bare body, no envelope.

@@ -296,6 +296,22 @@ pub fn post_handshake(api: &Api, body: &Value) -> Reply {
     }
 }
 
+/// `account/revoke-all` with a challenge as GD proof, long-polled until it validates.
+pub fn post_revoke_all(api: &Api, challenge_id: &str) -> Reply {
+    let body = serde_json::json!({ "challenge_id": challenge_id });
+    let deadline = Instant::now() + PATIENCE * 2;
+    loop {
+        let reply = api.post("account/revoke-all?wait_ms=2000", None, Some(&body));
+        if reply.status != 401 {
+            return reply.expect(200);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "challenge never validated: {reply:?}"
+        );
+    }
+}
+
 /// A logged-in account with one registered device.
 pub struct Registered {
     /// A login token of the account (from a separate challenge).

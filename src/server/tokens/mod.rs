@@ -1,5 +1,13 @@
 //! Secrets the server hands out: bearer tokens, challenges and ids, all from the OS
-//! CSPRNG. Tokens are kept only as SHA-256 hashes and compared in constant time.
+//! CSPRNG. Tokens are kept only as SHA-256 hashes and compared in constant time. The
+//! access tokens for third-party servers (protocol.md section 9) are JWTs: `jwt` encodes
+//! and checks them, `keyring` holds the rotating signing keys, `access` mints them and
+//! answers introspection.
+
+pub mod access;
+pub mod jwt;
+pub mod keyring;
+pub mod request;
 
 use crate::protocol::Uuid;
 use base64::Engine;
