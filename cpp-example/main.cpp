@@ -229,7 +229,7 @@ int main(int argc, char **argv) {
     detail("client/me says account " + std::to_string(me.value()));
 
     // ---------------------------------------------------------------------------------
-    step(6, "Trading a nonce for a session token (POST client/auth/session)");
+    step(6, "Trading a nonce for a session token and an access token for the mod's backend");
     // C: dashauth_device_session(client, device, &session_token, &expires_at);
     //    dashauth_string_free(session_token).
     auto session = device->session(client.value());
@@ -240,6 +240,14 @@ int main(int argc, char **argv) {
     auto session_who = client->whoami(session->token);
     if (failed(session_who, "dashauth_client_whoami (session token)")) return 1;
     detail("whoami with the session token: account " + std::to_string(session_who->account_id));
+    // What a mod hands its own backend: an access token for the mod's audience (a JWT the
+    // backend verifies offline against {server}/.well-known/jwks.json), never a login or
+    // session token.
+    // C: dashauth_device_access_token(client, device, "my.mod.id", &jwt, &expires_at);
+    //    dashauth_string_free(jwt).
+    auto access = device->access_token(client.value(), "dashauth.cpp-example");
+    if (failed(access, "dashauth_device_access_token")) return 1;
+    detail("access token for dashauth.cpp-example: " + access->token.substr(0, 40) + "...");
 
     // ---------------------------------------------------------------------------------
     step(7, "Saving the device and restoring it, as after a game restart");

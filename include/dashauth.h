@@ -104,6 +104,11 @@ enum dashauth_status
    */
   DASHAUTH_STATUS_CRYPTO = -14,
   /**
+   * The server refuses this credential for this action (403): e.g. a login token
+   * bound to another audience.
+   */
+  DASHAUTH_STATUS_FORBIDDEN = -20,
+  /**
    * Internal error caught at the boundary; please report it.
    */
   DASHAUTH_STATUS_PANIC = -99,
@@ -412,6 +417,31 @@ dashauth_status dashauth_client_whoami(const dashauth_client *client,
                                        int64_t *expires_at_out);
 
 /**
+ * Trades a login or session token for an access token (POST token/exchange): a JWT for
+ * `audience` (your mod's id or your backend's URL, 1-128 visible ASCII characters) that
+ * your backend verifies offline against the server's JWKS. Hand your backend this, never
+ * the login token. A login token requested for an audience only exchanges for that one.
+ *
+ * On OK, `*access_token_out` is a new string (free with dashauth_string_free) and
+ * `*expires_at_out` its expiry (UNIX ms); on failure neither is written. Blocks for one
+ * HTTP request (up to the timeout): call it off the game's main thread.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token or audience), NETWORK,
+ * UNAUTHORIZED (unknown, expired or revoked token), FORBIDDEN (the login token is bound
+ * to another audience), RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `bearer_token` and `audience` are NULL or
+ * NUL-terminated strings; the out-parameters are NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_exchange_token(const dashauth_client *client,
+                                               const char *bearer_token,
+                                               const char *audience,
+                                               char **access_token_out,
+                                               int64_t *expires_at_out);
+
+/**
  * Revokes a login or session token on the server (POST token/revoke), e.g. on logout.
  *
  * Blocks for one HTTP request (up to the timeout): call it off the game's main thread.
@@ -571,6 +601,31 @@ dashauth_status dashauth_device_session(const dashauth_client *client,
                                         const dashauth_device *device,
                                         char **session_token_out,
                                         int64_t *expires_at_out);
+
+/**
+ * An access token for `audience` minted with a nonce of the device (POST
+ * token/exchange): a JWT (claims `device_id`, `amr` ["device"]) that your backend
+ * verifies offline against the server's JWKS. `audience` is 1-128 visible ASCII
+ * characters (your mod's id or your backend's URL).
+ *
+ * On OK, `*access_token_out` is a new string (free with dashauth_string_free) and
+ * `*expires_at_out` its expiry (UNIX ms); on failure neither is written. Blocks for one
+ * HTTP request (two when a pending key is tried, see dashauth_device_rotate).
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed audience), NETWORK,
+ * UNAUTHORIZED (device unknown, revoked or expired; nonce rejected), CLOCK_SKEW,
+ * RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+ *
+ * # Safety
+ * `client` and `device` are NULL or live handles; `audience` is NULL or a NUL-terminated
+ * string; the out-parameters are NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_device_access_token(const dashauth_client *client,
+                                             dashauth_device *device,
+                                             const char *audience,
+                                             char **access_token_out,
+                                             int64_t *expires_at_out);
 
 /**
  * Asks the server which account the device belongs to (GET client/me with a nonce).

@@ -235,7 +235,7 @@ struct TokenInfo {
     std::int64_t expires_at = 0;
 };
 
-/// A day-long session token from a device.
+/// A token with its expiry: a device session, or an access token for a third party.
 struct Session {
     std::string token;
     /// UNIX ms.
@@ -355,6 +355,18 @@ public:
         const Status status = dashauth_client_whoami(handle_.get(), token.c_str(),
                                                      &info.account_id, &info.expires_at);
         return detail::result(status, info);
+    }
+
+    /// Blocking: trades a login or session token for an access token (a JWT) for
+    /// `audience`, which your mod's backend verifies offline against the server's JWKS.
+    /// Hand your backend this, never the login token.
+    Result<Session> exchange_token(const std::string &token, const std::string &audience) const {
+        char *jwt = nullptr;
+        Session access;
+        const Status status = dashauth_client_exchange_token(
+            handle_.get(), token.c_str(), audience.c_str(), &jwt, &access.expires_at);
+        access.token = detail::take(jwt);
+        return detail::result(status, std::move(access));
     }
 
     /// Blocking: makes `token` unusable.
@@ -535,6 +547,15 @@ public:
             dashauth_device_session(client.get(), handle_.get(), &token, &session.expires_at);
         session.token = detail::take(token);
         return detail::result(status, std::move(session));
+    }
+    /// Blocking: an access token (a JWT) for `audience`, minted with a fresh nonce.
+    Result<Session> access_token(const Client &client, const std::string &audience) {
+        char *jwt = nullptr;
+        Session access;
+        const Status status = dashauth_device_access_token(
+            client.get(), handle_.get(), audience.c_str(), &jwt, &access.expires_at);
+        access.token = detail::take(jwt);
+        return detail::result(status, std::move(access));
     }
     /// Blocking: the account id, authenticated with a fresh nonce (GET client/me).
     Result<std::uint32_t> me(const Client &client) const {

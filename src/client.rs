@@ -10,8 +10,9 @@ use crate::gd::{self, GdError};
 use crate::gd_client::GdClient;
 use crate::http::{Http, Method, Response};
 use crate::protocol::{
-    self, AccountId, ChallengeData, DeviceCertificate, EnrolledDevice, HandshakeRequest, MeData,
-    Payload, RotateRequest, SessionData, Uuid, WhoAmI, join_url, route, truncate,
+    self, AccessTokenData, AccountId, ChallengeData, DeviceCertificate, EnrolledDevice,
+    ExchangeRequest, HandshakeRequest, MeData, Payload, RotateRequest, SessionData, Uuid, WhoAmI,
+    join_url, route, truncate,
 };
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -58,7 +59,8 @@ impl Token {
         &self.0
     }
 
-    fn bearer(&self) -> String {
+    /// The `Authorization` value: `Bearer <token>`.
+    pub fn bearer(&self) -> String {
         format!("{} {}", protocol::BEARER_SCHEME, self.0)
     }
 }
@@ -347,6 +349,28 @@ impl Client {
         interpret(&response).map(Some)
     }
 
+    /// `POST token/exchange`: an access token (JWT) for `audience`, authenticated by
+    /// `authorization` (`Bearer <login or session token>`, or a nonce).
+    pub fn exchange_token(&self, authorization: &str, audience: &str) -> Result<AccessTokenData> {
+        check_audience(audience)?;
+        let body = to_json(&ExchangeRequest {
+            audience: audience.to_string(),
+        })?;
+        let response = self.send(
+            Method::Post,
+            route::TOKEN_EXCHANGE,
+            Some(authorization),
+            Some(&body),
+        )?;
+        let data: AccessTokenData = interpret(&response)?;
+        if data.access_token.is_empty() || data.access_token.len() > 8192 {
+            return Err(Error::Protocol(
+                "the server sent a malformed access token".into(),
+            ));
+        }
+        Ok(data)
+    }
+
     /// `POST client/auth/rotate`, authenticated by `nonce` (an `Authorization` value)
     /// signed with the current key.
     pub fn rotate(&self, nonce: &str, request: &RotateRequest) -> Result<DeviceCertificate> {
@@ -487,6 +511,19 @@ fn is_local(host: &str) -> bool {
 }
 
 /// Reads the data of a 2xx answer, or says why there is none.
+/// An audience as protocol.md section 2 has it: 1–128 visible ASCII characters.
+fn check_audience(audience: &str) -> Result<()> {
+    let valid =
+        (1..=128).contains(&audience.len()) && audience.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(
+            "audience must be 1-128 visible ASCII characters".into(),
+        ))
+    }
+}
+
 fn interpret<T: DeserializeOwned>(response: &Response) -> Result<T> {
     if !(200..300).contains(&response.status) {
         return Err(status_error(response));
@@ -522,6 +559,7 @@ fn status_error(response: &Response) -> Error {
             },
             None => Error::Unauthorized(message),
         },
+        403 => Error::Forbidden(message),
         404 => Error::NotFound(message),
         429 => Error::RateLimited {
             retry_after_s: response.retry_after_s,

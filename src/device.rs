@@ -6,8 +6,8 @@ use crate::client::{Client, Token};
 use crate::error::{Error, Result};
 use crate::keys::{DeviceKey, enrollment_proof_message, rotation_proof_message};
 use crate::protocol::{
-    self, DeviceCertificate, HandshakeRequest, MeData, NonceHeader, NonceRejection, RotateRequest,
-    SessionData, Uuid, truncate,
+    self, AccessTokenData, DeviceCertificate, HandshakeRequest, MeData, NonceHeader,
+    NonceRejection, RotateRequest, SessionData, Uuid, truncate,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::{Mutex, MutexGuard};
@@ -244,6 +244,12 @@ impl Device {
                 Err(e)
             }
         }
+    }
+
+    /// An access token (JWT) for `audience`, minted with a nonce of this device: what the
+    /// mod hands to its own server, which verifies it offline.
+    pub fn access_token(&self, client: &Client, audience: &str) -> Result<AccessTokenData> {
+        self.with_nonce(|nonce| client.exchange_token(nonce, audience))
     }
 
     /// Trades a nonce for a day-long session token.

@@ -24,6 +24,9 @@ pub enum Error {
     NotFound(String),
     /// Token or nonce rejected.
     Unauthorized(String),
+    /// The credential is valid but may not do this (403): a login token bound to another
+    /// audience, a token used to enrol a device.
+    Forbidden(String),
     /// The server asks us to slow down.
     RateLimited {
         /// The server's `Retry-After`, in seconds.
@@ -65,6 +68,7 @@ impl fmt::Display for Error {
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
             Error::NotFound(m) => write!(f, "not found: {m}"),
             Error::Unauthorized(m) => write!(f, "unauthorized: {m}"),
+            Error::Forbidden(m) => write!(f, "forbidden: {m}"),
             Error::RateLimited {
                 retry_after_s: Some(s),
                 message,

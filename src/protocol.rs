@@ -47,6 +47,8 @@ pub mod route {
     pub const WHOAMI: &str = "whoami";
     /// `POST token/revoke`.
     pub const TOKEN_REVOKE: &str = "token/revoke";
+    /// `POST token/exchange`.
+    pub const TOKEN_EXCHANGE: &str = "token/exchange";
     /// `POST client/auth/handshake`.
     pub const HANDSHAKE: &str = "client/auth/handshake";
     /// `POST client/auth/rotate`.
@@ -360,6 +362,26 @@ pub struct SessionData {
     /// A bearer token for `whoami` and device routes.
     pub session_token: String,
     /// When it expires, UNIX ms.
+    pub expires_at: i64,
+}
+
+/// Body of `token/exchange`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeRequest {
+    /// The third-party service the access token is for.
+    pub audience: String,
+}
+
+/// `data` of `token/exchange`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenData {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Lifetime, seconds.
+    pub expires_in: i64,
+    /// Expiry, UNIX ms.
     pub expires_at: i64,
 }
 

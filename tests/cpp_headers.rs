@@ -97,6 +97,8 @@ int exercise(const std::string &url) {
     bool rotate = moved.needs_rotation().value_or(false);
     if (rotate && !moved.rotate(client.value())) return 1;
     dashauth::Result<dashauth::Session> session = moved.session(client.value());
+    dashauth::Result<dashauth::Session> access = moved.access_token(client.value(), "me.mymod");
+    dashauth::Result<dashauth::Session> exchanged = client->exchange_token(token, "me.mymod");
     std::uint32_t me = moved.me(client.value()).value_or(0);
     std::string header = moved.nonce_header().value();
     dashauth::Result<void> saved = moved.save("/nonexistent/device.json");

@@ -477,3 +477,156 @@ fn a_rotation_whose_reply_is_lost_keeps_the_new_key_as_pending() {
     assert!(!device.json().contains("pending_private_key_pem"));
     assert_eq!(device.me(&client), (S::Ok, 5008));
 }
+
+/// (status, access token, expiry) of dashauth_client_exchange_token; the out-parameters
+/// must stay untouched on failure.
+fn exchange(
+    client: &Client,
+    token: &str,
+    audience: &str,
+) -> (dashauth_status, Option<String>, i64) {
+    let mut jwt = sentinel_str();
+    let mut expires = I64_SENTINEL;
+    // SAFETY: valid pointers.
+    let status = unsafe {
+        dashauth::ffi::client::dashauth_client_exchange_token(
+            client.ptr(),
+            cs(token).as_ptr(),
+            cs(audience).as_ptr(),
+            &mut jwt,
+            &mut expires,
+        )
+    };
+    if status != S::Ok {
+        assert_eq!(jwt, sentinel_str(), "token untouched on {status:?}");
+        assert_eq!(expires, I64_SENTINEL, "expiry untouched on {status:?}");
+        return (status, None, expires);
+    }
+    (status, Some(take(jwt)), expires)
+}
+
+/// The claims of `jwt`, verified by the independent `jsonwebtoken` against the JWKS.
+fn verified_claims(
+    server: &dashauth::server::ServerHandle,
+    jwt: &str,
+    audience: &str,
+) -> serde_json::Value {
+    let url = format!("{}/.well-known/jwks.json", server.base_url());
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(get_json(&url)).unwrap_or_else(|e| panic!("JWKS: {e}"));
+    let kid = jsonwebtoken::decode_header(jwt)
+        .ok()
+        .and_then(|h| h.kid)
+        .unwrap_or_default();
+    let jwk = set
+        .find(&kid)
+        .unwrap_or_else(|| panic!("kid {kid} not published"));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap_or_else(|e| panic!("{e}"));
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[server.base_url()]);
+    jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &validation)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .claims
+}
+
+#[test]
+fn access_tokens_through_the_c_api_verify_offline() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5030);
+    let (status, jwt, expires_at) = exchange(&client, &token, "me.mymod");
+    expect(status, S::Ok);
+    let jwt = jwt.unwrap_or_default();
+    let claims = verified_claims(&server, &jwt, "me.mymod");
+    assert_eq!(claims["sub"], "5030");
+    assert_eq!(claims["exp"].as_i64().map(|e| e * 1000), Some(expires_at));
+
+    let device = Device::enroll_type(&client, 5030, dashauth_key_type::P256);
+    let mut access = sentinel_str();
+    let mut expires = I64_SENTINEL;
+    // SAFETY: valid pointers.
+    let status = unsafe {
+        dashauth_device_access_token(
+            client.ptr(),
+            device.0,
+            cs("me.mymod").as_ptr(),
+            &mut access,
+            &mut expires,
+        )
+    };
+    expect(status, S::Ok);
+    let claims = verified_claims(&server, &take(access), "me.mymod");
+    assert_eq!(claims["device_id"], device.id().as_str());
+    assert_eq!(claims["amr"], serde_json::json!(["device"]));
+    assert!(expires > dashauth::clock::now_ms());
+}
+
+#[test]
+fn exchange_refusals_leave_the_out_parameters_untouched() {
+    let server = server();
+    let client = Client::for_server(&server);
+    let token = token_for(&client, 5031);
+    // Huge and malformed inputs are refused before any request.
+    for audience in ["", "with space", &"a".repeat(1 << 20)] {
+        expect(exchange(&client, &token, audience).0, S::InvalidArgument);
+        assert!(last_error().contains("audience"), "{}", last_error());
+    }
+    expect(
+        exchange(&client, &"t".repeat(1 << 20), "me.mymod").0,
+        S::InvalidArgument,
+    );
+    expect(
+        exchange(
+            &client,
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "me.mymod",
+        )
+        .0,
+        S::Unauthorized,
+    );
+    // A login token bound to an audience serves that audience only: FORBIDDEN.
+    let base = server.base_url();
+    let reply = get_json(&format!("{base}/request_challenge/5032?audience=me.mymod"));
+    let (id, code) = (
+        reply["data"]["id"].as_str().unwrap_or_default().to_string(),
+        reply["data"]["challenge"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let gd = dashauth::gd_client::GdClient::new(
+        dashauth::http::Http::new(Duration::from_secs(10)),
+        &server.gd_url(),
+    );
+    gd.upload_message(
+        5032,
+        &gjp2_of(5032),
+        server.bot_account_id(),
+        &format!("auth-{code}"),
+        "test",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let bound = (0..10)
+        .find_map(|_| {
+            let reply = get_json(&format!("{base}/challenge_complete/{id}?wait_ms=2000"));
+            reply["data"].as_str().map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("never validated"));
+    let (status, _, _) = exchange(&client, &bound, "other.mod");
+    expect(status, S::Forbidden);
+    assert!(
+        last_error().contains("audience_mismatch"),
+        "{}",
+        last_error()
+    );
+    expect(exchange(&client, &bound, "me.mymod").0, S::Ok);
+}
+
+/// A GET's JSON body, whatever the status.
+fn get_json(url: &str) -> serde_json::Value {
+    let response = dashauth::http::Http::new(Duration::from_secs(15))
+        .send(dashauth::http::Method::Get, url, None, None)
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    serde_json::from_str(&response.body).unwrap_or_else(|e| panic!("{url}: {e}"))
+}

@@ -554,6 +554,36 @@ fn every_null_pointer_argument_is_null_argument() {
             case("device_out", move || {
                 dashauth_device_enroll(c, ch, key, tok, tok, pd)
             }),
+            case("client", move || {
+                dashauth_client_exchange_token(ptr::null(), tok, tok, so, i)
+            }),
+            case("bearer_token", move || {
+                dashauth_client_exchange_token(c, null, tok, so, i)
+            }),
+            case("audience", move || {
+                dashauth_client_exchange_token(c, tok, null, so, i)
+            }),
+            case("access_token_out", move || {
+                dashauth_client_exchange_token(c, tok, tok, ptr::null_mut(), i)
+            }),
+            case("expires_at_out", move || {
+                dashauth_client_exchange_token(c, tok, tok, so, ptr::null_mut())
+            }),
+            case("client", move || {
+                dashauth_device_access_token(ptr::null(), dev, tok, so, i)
+            }),
+            case("device", move || {
+                dashauth_device_access_token(c, ptr::null_mut(), tok, so, i)
+            }),
+            case("audience", move || {
+                dashauth_device_access_token(c, dev, null, so, i)
+            }),
+            case("access_token_out", move || {
+                dashauth_device_access_token(c, dev, tok, ptr::null_mut(), i)
+            }),
+            case("expires_at_out", move || {
+                dashauth_device_access_token(c, dev, tok, so, ptr::null_mut())
+            }),
             case("device", move || {
                 dashauth_device_needs_rotation(ptr::null(), b)
             }),
@@ -673,6 +703,18 @@ fn check_string_arguments(bad: &CStr, expected: dashauth_status) {
                 dashauth_device_enroll(c, ch, key, name, bad, &mut dev_out),
             ),
             ("json", dashauth_device_from_json(bad, &mut dev_out)),
+            (
+                "exchange token",
+                dashauth_client_exchange_token(c, bad, name, &mut str_out, &mut i),
+            ),
+            (
+                "exchange audience",
+                dashauth_client_exchange_token(c, tok, bad, &mut str_out, &mut i),
+            ),
+            (
+                "device access token audience",
+                dashauth_device_access_token(c, dev, bad, &mut str_out, &mut i),
+            ),
             ("revoke device token", dashauth_device_revoke(c, bad, id)),
             ("revoke device_id", dashauth_device_revoke(c, tok, bad)),
         ]

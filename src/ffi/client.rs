@@ -2,7 +2,7 @@
 
 use super::handles::{BoxCastable, free_box, to_boxed_mut_ptr, try_ref};
 use super::status::{Failure, dashauth_status};
-use super::strings::str_in;
+use super::strings::{owned_out, str_in};
 use super::{Out, ffi_status, ffi_void};
 use crate::client::{Client, Token};
 use std::ffi::c_char;
@@ -186,6 +186,50 @@ pub unsafe extern "C" fn dashauth_client_whoami(
         let who = client.whoami(&Token::parse(token)?)?;
         account_out.write(who.account_id);
         expires_out.write(who.expires_at);
+        Ok(())
+    })
+}
+
+/// Trades a login or session token for an access token (POST token/exchange): a JWT for
+/// `audience` (your mod's id or your backend's URL, 1-128 visible ASCII characters) that
+/// your backend verifies offline against the server's JWKS. Hand your backend this, never
+/// the login token. A login token requested for an audience only exchanges for that one.
+///
+/// On OK, `*access_token_out` is a new string (free with dashauth_string_free) and
+/// `*expires_at_out` its expiry (UNIX ms); on failure neither is written. Blocks for one
+/// HTTP request (up to the timeout): call it off the game's main thread.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed token or audience), NETWORK,
+/// UNAUTHORIZED (unknown, expired or revoked token), FORBIDDEN (the login token is bound
+/// to another audience), RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client; `bearer_token` and `audience` are NULL or
+/// NUL-terminated strings; the out-parameters are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_exchange_token(
+    client: *const dashauth_client,
+    bearer_token: *const c_char,
+    audience: *const c_char,
+    access_token_out: *mut *mut c_char,
+    expires_at_out: *mut i64,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract, for each argument.
+        let (client, token, audience, token_out, expires_out) = unsafe {
+            (
+                client_arg(client)?,
+                str_in(bearer_token, "bearer_token")?,
+                str_in(audience, "audience")?,
+                Out::new(access_token_out, "access_token_out")?,
+                Out::new(expires_at_out, "expires_at_out")?,
+            )
+        };
+        let token = Token::parse(token)?;
+        let data = client.exchange_token(&token.bearer(), audience)?;
+        let access = owned_out(&data.access_token, "access token")?;
+        token_out.write(access);
+        expires_out.write(data.expires_at);
         Ok(())
     })
 }

@@ -281,6 +281,49 @@ pub unsafe extern "C" fn dashauth_device_session(
     })
 }
 
+/// An access token for `audience` minted with a nonce of the device (POST
+/// token/exchange): a JWT (claims `device_id`, `amr` ["device"]) that your backend
+/// verifies offline against the server's JWKS. `audience` is 1-128 visible ASCII
+/// characters (your mod's id or your backend's URL).
+///
+/// On OK, `*access_token_out` is a new string (free with dashauth_string_free) and
+/// `*expires_at_out` its expiry (UNIX ms); on failure neither is written. Blocks for one
+/// HTTP request (two when a pending key is tried, see dashauth_device_rotate).
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (malformed audience), NETWORK,
+/// UNAUTHORIZED (device unknown, revoked or expired; nonce rejected), CLOCK_SKEW,
+/// RATE_LIMITED, HTTP, PROTOCOL, PANIC.
+///
+/// # Safety
+/// `client` and `device` are NULL or live handles; `audience` is NULL or a NUL-terminated
+/// string; the out-parameters are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_device_access_token(
+    client: *const dashauth_client,
+    device: *mut dashauth_device,
+    audience: *const c_char,
+    access_token_out: *mut *mut c_char,
+    expires_at_out: *mut i64,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract, for each argument.
+        let (client, cell, audience, token_out, expires_out) = unsafe {
+            (
+                client_arg(client)?,
+                try_ref(device.cast_const(), "device")?,
+                str_in(audience, "audience")?,
+                Out::new(access_token_out, "access_token_out")?,
+                Out::new(expires_at_out, "expires_at_out")?,
+            )
+        };
+        let data = cell.device.access_token(&client, audience)?;
+        let access = owned_out(&data.access_token, "access token")?;
+        token_out.write(access);
+        expires_out.write(data.expires_at);
+        Ok(())
+    })
+}
+
 /// Asks the server which account the device belongs to (GET client/me with a nonce).
 /// On OK, `*account_id_out` is the GD account id. Blocks for one HTTP request (two when
 /// a pending key is tried, see dashauth_device_rotate).

@@ -42,6 +42,9 @@ pub enum dashauth_status {
     ClockSkew = -13,
     /// Key generation, signing, key encoding.
     Crypto = -14,
+    /// The server refuses this credential for this action (403): e.g. a login token
+    /// bound to another audience.
+    Forbidden = -20,
     /// Internal error caught at the boundary; please report it.
     Panic = -99,
 }
@@ -52,7 +55,7 @@ pub enum dashauth_status {
 pub type RawStatus = i32;
 
 impl dashauth_status {
-    const ALL: [dashauth_status; 17] = [
+    const ALL: [dashauth_status; 18] = [
         Self::Ok,
         Self::Pending,
         Self::NullArgument,
@@ -69,6 +72,7 @@ impl dashauth_status {
         Self::Cancelled,
         Self::ClockSkew,
         Self::Crypto,
+        Self::Forbidden,
         Self::Panic,
     ];
 
@@ -96,6 +100,7 @@ impl dashauth_status {
             Self::Cancelled => c"DASHAUTH_STATUS_CANCELLED",
             Self::ClockSkew => c"DASHAUTH_STATUS_CLOCK_SKEW",
             Self::Crypto => c"DASHAUTH_STATUS_CRYPTO",
+            Self::Forbidden => c"DASHAUTH_STATUS_FORBIDDEN",
             Self::Panic => c"DASHAUTH_STATUS_PANIC",
         }
     }
@@ -118,6 +123,7 @@ impl From<&Error> for dashauth_status {
             Error::Cancelled => Self::Cancelled,
             Error::ClockSkew { .. } => Self::ClockSkew,
             Error::Crypto(_) => Self::Crypto,
+            Error::Forbidden(_) => Self::Forbidden,
             Error::Internal(_) => Self::Panic,
         }
     }

@@ -267,17 +267,11 @@ async fn revoke_all(
     ok(devices::revoke_all(&app, account, keep).await?)
 }
 
-/// Body of `token/exchange`.
-#[derive(Debug, Deserialize)]
-struct ExchangeRequest {
-    audience: String,
-}
-
 async fn exchange(
     State(app): Shared,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
-    body: Result<JsonBody<ExchangeRequest>, ApiError>,
+    body: Result<JsonBody<crate::protocol::ExchangeRequest>, ApiError>,
 ) -> ApiResult {
     let ip = app.client_ip(peer, &headers);
     app.rate_limit(Limit::TokensByIp(ip))?;

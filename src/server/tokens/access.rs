@@ -4,7 +4,7 @@
 use super::jwt::{self, Claims};
 use super::keyring::Lifetimes;
 use super::{TokenHash, new_uuid};
-use crate::protocol::{AccountId, Uuid};
+use crate::protocol::{AccessTokenData, AccountId, Uuid};
 use crate::server::app::App;
 use crate::server::reply::ApiError;
 use crate::server::store::{Sender, StoreResult, TokenKind};
@@ -24,19 +24,6 @@ pub struct Requester {
     pub bound_audience: Option<String>,
 }
 
-/// `data` of `token/exchange`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AccessToken {
-    /// The JWT.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Lifetime, seconds.
-    pub expires_in: i64,
-    /// Expiry, UNIX ms.
-    pub expires_at: i64,
-}
-
 /// The key lifetimes the configuration sets.
 pub fn lifetimes(app: &App) -> Lifetimes {
     Lifetimes {
@@ -51,7 +38,7 @@ pub async fn exchange(
     app: &App,
     requester: Requester,
     audience: String,
-) -> Result<AccessToken, ApiError> {
+) -> Result<AccessTokenData, ApiError> {
     if let Some(bound) = &requester.bound_audience {
         if *bound != audience {
             return Err(ApiError::Forbidden(format!(
@@ -85,9 +72,9 @@ pub async fn exchange(
     };
     let input = jwt::signing_input(&key.kid, &claims).map_err(ApiError::Internal)?;
     let token = jwt::assemble(&input, &key.sign(input.as_bytes()));
-    Ok(AccessToken {
+    Ok(AccessTokenData {
         access_token: token,
-        token_type: "Bearer",
+        token_type: "Bearer".into(),
         expires_in: ttl_s,
         expires_at: exp.saturating_mul(1000),
     })
