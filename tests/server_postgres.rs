@@ -77,7 +77,6 @@ impl Remote {
         (field("id"), field("challenge"))
     }
 
-    /// One long poll: the token, or the status it answered instead.
     /// Enrols `key` for `account` by GD proof: a fresh challenge, its message, then the
     /// handshake (long-polled). Returns the handshake's answer.
     fn enroll(&self, gd: &ServerHandle, account: u32, key: &DeviceKey) -> (u16, serde_json::Value) {
@@ -98,6 +97,7 @@ impl Remote {
         panic!("challenge never validated")
     }
 
+    /// One long poll: the token, or the status it answered instead.
     fn complete_once(&self, id: &str, wait_ms: u64) -> Result<String, (u16, serde_json::Value)> {
         let (status, json) = self.call(
             Method::Get,
@@ -355,5 +355,60 @@ fn a_database_that_goes_away_means_503_and_the_server_recovers_by_itself() {
     }
     api.challenge(5303);
     drop(a);
+    db.drop_blocking();
+}
+
+#[test]
+fn access_tokens_are_signed_with_one_key_and_revoked_everywhere() {
+    let Some(db) = TestDatabase::create_blocking("access_tokens_across_instances") else {
+        return;
+    };
+    let gd = gd();
+    let (a, b) = (instance(&gd, &db), instance(&gd, &db));
+    let (api_a, api_b) = (Remote::of(&a), Remote::of(&b));
+    let key = device_key();
+    let (status, json) = api_a.enroll(&gd, 5201, &key);
+    assert_eq!(status, 200, "{json}");
+    let device = json["data"]["device_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let body = r#"{"audience":"me.mymod"}"#;
+    let exchange = |api: &Remote| {
+        let header = nonce(&device, &key, key.next_nonce_timestamp());
+        let (status, json) = api.call(Method::Post, "token/exchange", Some(&header), Some(body));
+        assert_eq!(status, 200, "{json}");
+        json["data"]["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (on_a, on_b) = (exchange(&api_a), exchange(&api_b));
+    let kid = |t: &str| {
+        use base64::Engine;
+        let header = t.split('.').next().unwrap_or_default();
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap_or_default();
+        serde_json::from_slice::<serde_json::Value>(&header).unwrap_or_default()["kid"].clone()
+    };
+    assert_eq!(
+        kid(&on_a),
+        kid(&on_b),
+        "both instances sign with the shared key"
+    );
+    let active = |api: &Remote, token: &str| {
+        let body = serde_json::json!({ "token": token }).to_string();
+        let (status, json) = api.call(Method::Post, "introspect", None, Some(&body));
+        assert_eq!(status, 200, "{json}");
+        json["active"] == true
+    };
+    assert!(active(&api_b, &on_a) && active(&api_a, &on_b));
+    let header = nonce(&device, &key, key.next_nonce_timestamp());
+    let (status, _) = api_b.call(Method::Post, "account/revoke-all", Some(&header), None);
+    assert_eq!(status, 200);
+    assert!(!active(&api_a, &on_a), "revoke-all on B holds on A at once");
+    assert!(!active(&api_a, &on_b));
+    drop((a, b));
     db.drop_blocking();
 }

@@ -144,6 +144,16 @@ pub fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> Vec<u8>
     format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\n").into_bytes()
 }
 
+/// `POST path` with a JSON body and `Authorization`.
+pub fn post_json(addr: SocketAddr, path: &str, authorization: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// A shared, single-use pool of pre-built requests (each nonce may be used once).
 pub struct Pool {
     requests: Vec<Vec<u8>>,

@@ -3,7 +3,7 @@
 //! against a `dashauth-server` process with its GD emulator, and ends with a table of
 //! measurement, target and verdict. Not part of `cargo test`: no timing is asserted
 //! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported;
-//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput` runs one phase, for profiling.
+//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput|tokens` runs one phase, for profiling.
 
 mod capi;
 mod crypto;
@@ -15,6 +15,7 @@ mod report;
 mod server;
 mod stats;
 mod throughput;
+mod tokens;
 
 use report::Report;
 use server::{Backend, POLL_INTERVAL, Server};
@@ -56,6 +57,9 @@ fn main() {
     }
     if wanted("throughput") {
         throughput_rows(&mut report, runs);
+    }
+    if wanted("tokens") {
+        token_rows(&mut report, runs);
     }
 
     println!("## Results (medians of {runs} runs where repeated)\n");
@@ -232,6 +236,47 @@ fn login_rows(report: &mut Report, server: &Server, runs: usize) {
         format!("{idle}"),
         "0",
         idle == 0.0,
+    );
+}
+
+fn token_rows(report: &mut Report, runs: usize) {
+    eprintln!("tokens: logging in …");
+    let target = tokens::ExchangeTarget::new(&Backend::Sqlite);
+    let mut results = Vec::new();
+    for run in 0..runs {
+        eprintln!("tokens: token/exchange load, run {} …", run + 1);
+        results.push(target.exchange());
+    }
+    let rate = median(&results.iter().map(|r| r.load.rate()).collect::<Vec<_>>());
+    let errors: u64 = results.iter().map(|r| r.load.errors).sum();
+    let p = median_percentiles(&results.iter().map(|r| r.load.latency).collect::<Vec<_>>());
+    let cpu = median(&results.iter().map(|r| r.server_cpu).collect::<Vec<_>>());
+    report.check(
+        &format!(
+            "sqlite: `POST token/exchange` (login token → EdDSA JWT), {} connections: requests/s",
+            throughput::CONNECTIONS
+        ),
+        format!("{rate:.0}/s ({errors} errors)"),
+        "≥ 5000/s",
+        rate >= 5000.0 && errors == 0,
+    );
+    report.note(
+        "sqlite: `POST token/exchange`: latency p50 / p90 / p99",
+        fmt_percentiles(&p),
+    );
+    report.note(
+        "sqlite: `POST token/exchange`: server CPU time per request",
+        fmt_duration(cpu),
+    );
+    eprintln!("tokens: offline verification …");
+    let verify = median(
+        &(0..runs)
+            .map(|_| target.offline_verification())
+            .collect::<Vec<_>>(),
+    );
+    report.note(
+        "offline verification of one access token with `jsonwebtoken` (EdDSA, iss/aud/exp checked)",
+        fmt_duration(verify),
     );
 }
 

@@ -13,6 +13,9 @@ pub struct ServerProcess {
     base: String,
 }
 
+/// The `--public-url` (access-token issuer) of every server process a test starts.
+pub const TEST_PUBLIC_URL: &str = "http://dashauth.test";
+
 /// What a server process is started with, besides `--listen 127.0.0.1:0`.
 pub struct Options<'a> {
     /// `--data-dir`.
@@ -39,6 +42,9 @@ impl ServerProcess {
             .args(["--poll-interval-ms", &options.poll_interval_ms.to_string()])
             .args(["--rate-limit-per-minute", "0"])
             .args(["--complete-wait-ms", "2000"])
+            // The processes of one test are one deployment: one issuer for access tokens,
+            // whichever instance (or restart) minted them.
+            .args(["--public-url", TEST_PUBLIC_URL])
             .env("DASHAUTH_BOT_GJP2", options.bot.1)
             .env_remove("DASHAUTH_DATABASE_URL")
             .env_remove("DASHAUTH_DATA_DIR")
