@@ -550,7 +550,8 @@ dashauth_status dashauth_device_needs_rotation(const dashauth_device *device,
                                                bool *needs_out);
 
 /**
- * Rotates the device key: generates a new RSA-2048 key and gets a new certificate for
+ * Rotates the device key: generates a new key of the same type (RSA-2048, P-256 or
+ * Ed25519) with its proof of possession, and gets a new certificate for
  * it (POST client/auth/rotate, authenticated with a nonce of the current key). On OK
  * the device is updated in place (new key, certificate, expiry; same id) and the old
  * key stops working: save it again with dashauth_device_to_json.
