@@ -250,3 +250,33 @@ fn long_poll_ends_promptly_at_shutdown_and_the_port_closes() {
     assert_eq!(poll.join().ok(), Some(503));
     assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
 }
+
+#[test]
+fn introspection_and_exchange_share_a_per_ip_budget_of_ten_times_the_base() {
+    let server = start_server(|c| c.rate_limit_per_minute = 1);
+    let http = dashauth::http::Http::new(Duration::from_secs(10));
+    let url = format!("{}/introspect", server.base_url());
+    let body = r#"{"token": "not a token"}"#;
+    let introspect = || {
+        http.send(Method::Post, &url, None, Some(("application/json", body)))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    for _ in 0..10 {
+        let reply = introspect();
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, r#"{"active":false}"#)
+        );
+    }
+    let refused = introspect();
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.retry_after_s.is_some_and(|s| s >= 1));
+    // token/exchange draws on the same budget.
+    let api = Api::new(&server);
+    let exchange = api.post(
+        "token/exchange",
+        Some("Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        Some(&serde_json::json!({"audience": "me.mymod"})),
+    );
+    expect_429(exchange);
+}
