@@ -20,7 +20,9 @@ pub struct Delays {
 
 fn challenge(http: &Http, server: &Server, account: u32) -> (String, String) {
     let url = format!("{}/request_challenge/{account}", server.base_url());
-    let reply = http.send(Method::Get, &url, None, None).expect("request_challenge");
+    let reply = http
+        .send(Method::Get, &url, None, None)
+        .expect("request_challenge");
     let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
     let field = |k: &str| json["data"][k].as_str().unwrap_or_default().to_string();
     (field("id"), field("challenge"))
@@ -41,10 +43,7 @@ pub fn completion_delays(a: &Server, b: &Server, trials: usize) -> Delays {
     let bot = dashauth::server::EMULATOR_BOT_ACCOUNT_ID;
     let mut delays = Vec::new();
     for trial in 0..trials {
-        let accounts = [
-            crate::login::new_account(),
-            crate::login::new_account(),
-        ];
+        let accounts = [crate::login::new_account(), crate::login::new_account()];
         let on_a = challenge(&http, a, accounts[0]);
         let on_b = challenge(&http, b, accounts[1]);
         for (account, (_, code)) in accounts.iter().zip([&on_a, &on_b]) {

@@ -239,7 +239,10 @@ fn throughput_rows(report: &mut Report, runs: usize) {
     for backend in Backend::available() {
         backend_rows(report, runs, &backend);
     }
-    if !Backend::available().iter().any(|b| matches!(b, Backend::Postgres(_))) {
+    if !Backend::available()
+        .iter()
+        .any(|b| matches!(b, Backend::Postgres(_)))
+    {
         report.check(
             "PostgreSQL figures",
             "not measured: DASHAUTH_TEST_DATABASE_URL is not set (bench/run.sh sets it)".into(),
@@ -264,7 +267,10 @@ fn backend_rows(report: &mut Report, runs: usize, backend: &Backend) {
     let target = throughput::NonceTarget::new(backend);
     let mut me = Vec::new();
     for run in 0..runs {
-        eprintln!("{store}: client/me load, run {} (signing nonces first) …", run + 1);
+        eprintln!(
+            "{store}: client/me load, run {} (signing nonces first) …",
+            run + 1
+        );
         me.push(target.client_me());
     }
     drop(target);
