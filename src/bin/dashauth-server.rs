@@ -2,7 +2,7 @@
 //! a `DASHAUTH_…` environment variable) into a [`Config`] and runs it until SIGINT or
 //! SIGTERM. All behaviour lives in `dashauth::server`; this file only parses.
 
-use dashauth::server::{self, Config};
+use dashauth::server::{self, BotAccount, Config, GdFault, bots};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -37,6 +37,17 @@ OPTIONS:
                                   a built-in bot] (DASHAUTH_BOT_ACCOUNT_ID)
     --bot-gjp2 HEX                The bot's gjp2; prefer the variable, flags show in `ps`
                                   (DASHAUTH_BOT_GJP2)
+    --bot ID                      A bot account, repeatable (or IDs separated by commas);
+                                  its gjp2 in DASHAUTH_BOT_GJP2_<ID>. New challenges go
+                                  to the healthy bot with the fewest pending (DASHAUTH_BOT)
+    --bots-file PATH              Bot accounts, lines `ID GJP2`; refused unless only its
+                                  owner can read it (chmod 600) (DASHAUTH_BOTS_FILE)
+    --gd-delete-batch N           Message ids per delete request [default: a whole page,
+                                  as real GD allows; 10 for GMDprivateServer]
+                                  (DASHAUTH_GD_DELETE_BATCH)
+    --gd-requests-per-second F    Each bot's budget of GD requests, within which a pass
+                                  reads a backlog's further pages [default: 1 with GD,
+                                  50 with the emulator] (DASHAUTH_GD_REQUESTS_PER_SECOND)
     --poll-interval-ms N          At most one inbox fetch per N ms [default: 2000 with
                                   GD, 100 with the emulator] (DASHAUTH_POLL_INTERVAL_MS)
     --challenge-ttl-s N           Lifetime of a challenge [default: 300]
@@ -46,7 +57,8 @@ OPTIONS:
     --session-ttl-s N             Lifetime of a device session token [default: 86400]
                                   (DASHAUTH_SESSION_TTL_S)
     --complete-wait-ms N          Default long-poll wait of challenge_complete, at most
-                                  10000 [default: 5000] (DASHAUTH_COMPLETE_WAIT_MS)
+                                  10000 [default: 10000 with GD, 5000 with the emulator]
+                                  (DASHAUTH_COMPLETE_WAIT_MS)
     --rate-limit-per-minute N     Requests per minute per IP (an IPv6 /64), a third of
                                   it per account and address; 0 turns limits off
                                   [default: 30 with GD, 0 with the emulator]
@@ -61,15 +73,23 @@ OPTIONS:
     --gd-fault-rate F             Emulator only: share of GD requests that fail with -1,
                                   HTTP 500, an HTML page or garbage, 0..1 [default: 0]
                                   (DASHAUTH_GD_FAULT_RATE)
+    --gd-fault-kinds LIST         Emulator only: which failures, of rejected,
+                                  server_error, html_page, garbage, cdn_blocked (error
+                                  code: 1005), cdn_rate_limited (error code: 1015),
+                                  robtop_no [default: the first four]
+                                  (DASHAUTH_GD_FAULT_KINDS)
     --gd-latency-ms N             Emulator only: delay added to every GD request
                                   [default: 0] (DASHAUTH_GD_LATENCY_MS)
+    --emulator-outbox-limit N     Emulator only: GD's sent-message limit; over it an
+                                  upload answers -1 [default: none]
+                                  (DASHAUTH_EMULATOR_OUTBOX_LIMIT)
     --clock-offset-ms N           Testing: pretend the server clock is N ms ahead (or
                                   behind, if negative) (DASHAUTH_CLOCK_OFFSET_MS)
     -h, --help                    Print this help
 ";
 
 /// Flags that take a value.
-const VALUE_FLAGS: [&str; 15] = [
+const VALUE_FLAGS: [&str; 21] = [
     "listen",
     "gd-url",
     "bot-account-id",
@@ -85,7 +105,15 @@ const VALUE_FLAGS: [&str; 15] = [
     "gd-fault-rate",
     "gd-latency-ms",
     "clock-offset-ms",
+    "bot",
+    "bots-file",
+    "gd-delete-batch",
+    "gd-requests-per-second",
+    "gd-fault-kinds",
+    "emulator-outbox-limit",
 ];
+/// Value flags that may be repeated; their values are kept comma-separated.
+const REPEATABLE: [&str; 1] = ["bot"];
 /// Flags that are on or off.
 const SWITCHES: [&str; 2] = ["trust-forwarded-for", "allow-public-emulator"];
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -110,6 +138,7 @@ fn collect(
             values.insert(*flag, v);
         }
     }
+    let mut from_args = std::collections::HashSet::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
@@ -132,7 +161,16 @@ fn collect(
                     .cloned()
                     .ok_or_else(|| format!("--{name} needs a value"))?,
             };
-            values.insert(*flag, value);
+            match values.get_mut(flag) {
+                Some(earlier) if REPEATABLE.contains(flag) && from_args.contains(flag) => {
+                    earlier.push(',');
+                    earlier.push_str(&value);
+                }
+                _ => {
+                    values.insert(*flag, value);
+                }
+            }
+            from_args.insert(*flag);
         } else {
             return Err(format!("unknown option --{name} (see --help)"));
         }
@@ -162,29 +200,55 @@ fn parse_switch(values: &HashMap<&str, String>, flag: &str) -> Result<bool, Stri
     }
 }
 
-fn base_config(values: &HashMap<&str, String>) -> Result<Config, String> {
+/// Every bot account the flags name: `--bot-account-id`/`--bot-gjp2`, then `--bot`,
+/// then `--bots-file`.
+fn bot_accounts(
+    values: &HashMap<&str, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<BotAccount>, String> {
     let id: Option<u32> = parse_value(values, "bot-account-id")?;
-    let gjp2 = values.get("bot-gjp2");
+    let mut bots = Vec::new();
+    match (id, values.get("bot-gjp2")) {
+        (Some(id), Some(gjp2)) => bots.push(BotAccount::new(id, gjp2)?),
+        (None, None) => {}
+        _ => return Err("--bot-account-id and --bot-gjp2 go together".into()),
+    }
+    if let Some(ids) = values.get("bot") {
+        bots.extend(bots::config::from_ids(std::slice::from_ref(ids), env)?);
+    }
+    if let Some(path) = values.get("bots-file") {
+        bots.extend(bots::config::from_file(std::path::Path::new(path))?);
+    }
+    Ok(bots)
+}
+
+fn base_config(
+    values: &HashMap<&str, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, String> {
+    let bots = bot_accounts(values, env)?;
     match values.get("gd-url") {
-        Some(url) => match (id, gjp2) {
-            (Some(id), Some(gjp2)) => Ok(Config::for_gd(url, id, gjp2)),
-            _ => Err("--gd-url needs --bot-account-id and --bot-gjp2".into()),
-        },
+        Some(url) => Config::for_gd_bots(url, &bots).map_err(|_| {
+            "--gd-url needs a bot: --bot-account-id and --bot-gjp2, --bot or --bots-file"
+                .to_string()
+        }),
         None => {
             let mut config = Config::default();
-            if let Some(id) = id {
-                config.bot_account_id = id;
-            }
-            if let Some(gjp2) = gjp2 {
-                config.bot_gjp2 = gjp2.clone();
+            if let Some((first, rest)) = bots.split_first() {
+                config.bot_account_id = first.account_id;
+                config.bot_gjp2 = first.gjp2.clone();
+                config.extra_bots = rest.to_vec();
             }
             Ok(config)
         }
     }
 }
 
-fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String> {
-    let mut config = base_config(values)?;
+fn build(
+    values: &HashMap<&str, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<String>), String> {
+    let mut config = base_config(values, env)?;
     let ms = |flag| parse_value::<u64>(values, flag).map(|v| v.map(Duration::from_millis));
     let secs = |flag| parse_value::<u64>(values, flag).map(|v| v.map(Duration::from_secs));
     let listen = values.get("listen").map_or(DEFAULT_LISTEN, String::as_str);
@@ -206,6 +270,15 @@ fn build(values: &HashMap<&str, String>) -> Result<(Config, Vec<String>), String
     if let Some(n) = parse_value(values, "max-pending-challenges")? {
         config.limits.challenges = n;
     }
+    config.gd_delete_batch = parse_value(values, "gd-delete-batch")?;
+    if let Some(rate) = parse_value(values, "gd-requests-per-second")? {
+        config.gd_requests_per_second = rate;
+    }
+    if let Some(kinds) = values.get("gd-fault-kinds") {
+        config.gd_fault_kinds =
+            GdFault::parse_list(kinds).map_err(|e| format!("--gd-fault-kinds: {e}"))?;
+    }
+    config.emulator_outbox_limit = parse_value(values, "emulator-outbox-limit")?;
     config.validate().map_err(|e| e.to_string())?;
     check_emulator_exposure(&config, parse_switch(values, "allow-public-emulator")?)?;
     let mut notes = Vec::new();
@@ -235,7 +308,9 @@ fn check_emulator_exposure(config: &Config, allowed: bool) -> Result<(), String>
 fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Command, String> {
     match collect(args, env)? {
         None => Ok(Command::Help),
-        Some(values) => build(&values).map(|(config, notes)| Command::Run(Box::new(config), notes)),
+        Some(values) => {
+            build(&values, env).map(|(config, notes)| Command::Run(Box::new(config), notes))
+        }
     }
 }
 
@@ -351,6 +426,52 @@ mod tests {
             run_config(&["--listen", "0.0.0.0:1"], &gd).is_ok(),
             "real GD"
         );
+    }
+
+    #[test]
+    fn several_bots_take_their_gjp2_from_the_environment() {
+        let env = [
+            ("DASHAUTH_GD_URL", "https://gd.example/database"),
+            ("DASHAUTH_BOT_GJP2_11", "eleven"),
+            ("DASHAUTH_BOT_GJP2_12", "twelve"),
+        ];
+        let config = run_config(
+            &["--bot", "11", "--bot=12", "--gd-delete-batch", "10"],
+            &env,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.bot_account_id, 11);
+        assert_eq!(config.bot_gjp2, "eleven");
+        assert_eq!(config.extra_bots.len(), 1);
+        assert_eq!(config.extra_bots[0].account_id, 12);
+        assert_eq!(config.gd_delete_batch, Some(10));
+        assert_eq!(config.complete_wait, Duration::from_secs(10));
+        assert_eq!(config.gd_requests_per_second, 1.0);
+        assert!(
+            run_config(&["--bot", "13"], &env).is_err(),
+            "no gjp2 for 13"
+        );
+        assert!(run_config(&["--bot", "11", "--bot", "11"], &env).is_err());
+    }
+
+    #[test]
+    fn emulator_fault_kinds_and_outbox_limit_are_parsed() {
+        let config = run_config(
+            &[
+                "--gd-fault-kinds",
+                "cdn_blocked,robtop_no",
+                "--emulator-outbox-limit=3",
+            ],
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.gd_fault_kinds,
+            vec![GdFault::CdnBlocked, GdFault::RobtopNo]
+        );
+        assert_eq!(config.emulator_outbox_limit, Some(3));
+        assert!(run_config(&["--gd-fault-kinds", "teapot"], &[]).is_err());
+        assert!(run_config(&["--gd-requests-per-second", "0"], &[]).is_err());
     }
 
     #[test]

@@ -18,12 +18,16 @@ pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeD
     let id = tokens::new_uuid();
     let code = tokens::new_challenge();
     let now = app.now_ms();
+    let bot = app.bots.assign(&app.store, now);
     let challenge = Challenge {
         account,
         code: code.clone(),
         expires_at: now.saturating_add(millis(app.config.challenge_ttl)),
         validated: false,
         requested_by: client_of(client),
+        bot_account_id: bot,
+        gd_username: None,
+        gd_user_id: None,
     };
     let limits = &app.config.limits;
     let evicted = app
@@ -49,9 +53,9 @@ pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeD
     // Counted, not logged: at thousands a second a line each would cost more than the
     // request. The bot logs each validation and the server each token issued.
     app.metrics.challenge_issued();
-    app.bot.challenge_added();
+    app.bots.challenge_added(bot);
     Ok(ChallengeData {
-        bot_account_id: app.config.bot_account_id,
+        bot_account_id: bot,
         challenge: code,
         id,
     })
@@ -76,7 +80,7 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
             }
             Completion::Consumed(account) => return Ok(issue_token(app, account, id)),
             Completion::Pending if !hinted => {
-                app.bot.hint();
+                app.bots.hint();
                 hinted = true;
             }
             Completion::Pending => {}

@@ -46,14 +46,17 @@ pub fn render(app: &App) -> String {
         &mut out,
         "dashauth_gd_requests_total",
         "counter",
-        "GD requests made by the bot, by endpoint and outcome.",
+        "GD requests made by each bot account, by endpoint and outcome (ok, bad_credentials, \
+         rejected, cdn_blocked, rate_limited, blacklisted, html_page, unavailable, malformed, \
+         network).",
     );
-    for (endpoint, outcome, n) in &m.bot_gd_requests {
+    for (bot, endpoint, outcome, n) in &m.bot_gd_requests_by_bot {
         let _ = writeln!(
             out,
-            "dashauth_gd_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+            "dashauth_gd_requests_total{{bot=\"{bot}\",endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
         );
     }
+    render_bots(&mut out, app);
     family(
         &mut out,
         "dashauth_emulator_requests_total",
@@ -130,6 +133,54 @@ pub fn render(app: &App) -> String {
     let _ = writeln!(out, "dashauth_pending_challenges {pending}");
     render_latency(&mut out, &app.latency.snapshot());
     out
+}
+
+/// Per-bot gauges: health, pending challenges, last success. Bot account ids are public
+/// (every challenge names one), so they are fine as labels.
+fn render_bots(out: &mut String, app: &App) {
+    let bots = app.bots.status(&app.store, app.now_ms());
+    family(
+        out,
+        "dashauth_bot_healthy",
+        "gauge",
+        "1 while new challenges may go to the bot, 0 while its requests fail in a way \
+         waiting does not fix (bad credentials, CDN block).",
+    );
+    for b in &bots {
+        let _ = writeln!(
+            out,
+            "dashauth_bot_healthy{{bot=\"{}\"}} {}",
+            b.account_id,
+            u8::from(b.healthy)
+        );
+    }
+    family(
+        out,
+        "dashauth_bot_pending_challenges",
+        "gauge",
+        "Unvalidated challenges assigned to the bot.",
+    );
+    for b in &bots {
+        let _ = writeln!(
+            out,
+            "dashauth_bot_pending_challenges{{bot=\"{}\"}} {}",
+            b.account_id, b.pending
+        );
+    }
+    family(
+        out,
+        "dashauth_bot_last_success_timestamp_seconds",
+        "gauge",
+        "When a GD request of the bot last succeeded (UNIX seconds; 0 = never).",
+    );
+    for b in &bots {
+        let at = b.last_success_at.unwrap_or(0) as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "dashauth_bot_last_success_timestamp_seconds{{bot=\"{}\"}} {at}",
+            b.account_id
+        );
+    }
 }
 
 fn render_latency(out: &mut String, series: &[(String, HistogramSnapshot)]) {

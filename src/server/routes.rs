@@ -42,6 +42,7 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .route("/client/devices/{device_id}", delete(delete_device))
         // Not rate-limited: a scrape is cheap and reveals no secret (see the README).
         .route("/metrics", get(prometheus::metrics))
+        .route("/status", get(super::status::status))
         .with_state(app);
     let all = match extra {
         Some(extra) => api.merge(extra),

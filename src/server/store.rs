@@ -25,6 +25,12 @@ pub struct Challenge {
     pub validated: bool,
     /// The client (IPv4 address or IPv6 /64) that asked for it.
     pub requested_by: IpAddr,
+    /// The bot account the message must go to (protocol.md section 3).
+    pub bot_account_id: u32,
+    /// The sender's GD username (key 6) the bot saw in the validating message.
+    pub gd_username: Option<String>,
+    /// The sender's GD user id (key 3) the bot saw in the validating message.
+    pub gd_user_id: Option<u32>,
 }
 
 /// A challenge the bot is looking for.
@@ -103,10 +109,14 @@ struct Inner {
     /// Each account's pending challenges, oldest first, for the per-account cap. May
     /// hold ids that are no longer pending; they are pruned before counting.
     pending_by_account: HashMap<AccountId, VecDeque<Uuid>>,
-    /// Every challenge in the order it was issued, hence of expiry (one TTL for all):
-    /// the bot asks "is anything pending?" on every wake, and the answer must not cost
-    /// a scan of the whole store. Entries no longer pending are dropped from the front.
-    pending_queue: VecDeque<Uuid>,
+    /// Each bot's challenges in the order they were issued, hence of expiry (one TTL for
+    /// all): a bot asks "is anything pending for me?" on every wake, and the answer must
+    /// not cost a scan of the whole store. Entries no longer pending leave the front.
+    pending_queue: HashMap<u32, VecDeque<Uuid>>,
+    /// Each bot's unvalidated challenges, expired ones included until the sweep drops
+    /// them: what assigning a new challenge to the least busy bot reads, at every
+    /// `request_challenge`, so it is kept as a count rather than computed.
+    pending_count: HashMap<u32, u64>,
     /// Challenge code → id, so that the bot finds the challenge a message's subject
     /// names without copying every pending challenge. May hold ids no longer pending.
     pending_by_code: HashMap<String, Uuid>,
@@ -184,6 +194,7 @@ impl Inner {
         let oldest = ids.remove(same_client.unwrap_or(0))?;
         if let Some(evicted) = challenges.remove(&oldest) {
             self.pending_by_code.remove(&evicted.code);
+            self.uncount_pending(evicted.bot_account_id);
         }
         Some(oldest)
     }
@@ -192,6 +203,12 @@ impl Inner {
         self.challenges
             .get(id)
             .is_some_and(|c| !c.validated && c.expires_at > now)
+    }
+
+    fn uncount_pending(&mut self, bot: u32) {
+        if let Some(n) = self.pending_count.get_mut(&bot) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     fn forget_pending(&mut self, account: AccountId, id: &Uuid) {
@@ -240,8 +257,10 @@ impl Store {
             return Err(ChallengesFull { retry_after_ms });
         }
         inner.pending_by_code.insert(challenge.code.clone(), id);
+        let bot = challenge.bot_account_id;
         inner.challenges.insert(id, challenge);
-        inner.pending_queue.push_back(id);
+        inner.pending_queue.entry(bot).or_default().push_back(id);
+        *inner.pending_count.entry(bot).or_default() += 1;
         inner
             .pending_by_account
             .entry(account)
@@ -277,29 +296,57 @@ impl Store {
             .count()
     }
 
-    /// Whether the bot has anything to look for. Amortised O(1): entries that are no
-    /// longer pending leave the front of the queue for good.
-    pub fn has_pending_challenges(&self, now: i64) -> bool {
+    /// Whether `bot` has anything to look for. Amortised O(1): entries that are no
+    /// longer pending leave the front of its queue for good.
+    pub fn has_pending_challenges_for_bot(&self, bot: u32, now: i64) -> bool {
         let mut inner = self.lock();
-        while let Some(id) = inner.pending_queue.front().copied() {
-            if inner.is_pending(&id, now) {
+        let Inner {
+            challenges,
+            pending_queue,
+            ..
+        } = &mut *inner;
+        let Some(queue) = pending_queue.get_mut(&bot) else {
+            return false;
+        };
+        while let Some(id) = queue.front() {
+            if challenges
+                .get(id)
+                .is_some_and(|c| !c.validated && c.expires_at > now)
+            {
                 return true;
             }
-            inner.pending_queue.pop_front();
+            queue.pop_front();
         }
         false
     }
 
-    /// Marks a pending challenge validated, keeping it until `keep_until` so the client
-    /// has time to collect its token. False if it is unknown, expired or already done.
-    pub fn validate_challenge(&self, id: &Uuid, now: i64, keep_until: i64) -> bool {
+    /// Unvalidated challenges per bot, for assigning new ones to the least busy bot and
+    /// for `/status`. Expired challenges count until the next [`Store::sweep`].
+    pub fn pending_counts_by_bot(&self, _now: i64) -> HashMap<u32, u64> {
+        self.lock().pending_count.clone()
+    }
+
+    /// Marks a pending challenge validated, recording the sender's username (key 6) and
+    /// user id (key 3) the bot saw, and keeps it until `keep_until` so the client has
+    /// time to collect its token. False if it is unknown, expired or already done.
+    pub fn validate_challenge(
+        &self,
+        id: &Uuid,
+        sender_username: &str,
+        sender_user_id: u32,
+        now: i64,
+        keep_until: i64,
+    ) -> bool {
         let mut inner = self.lock();
         match inner.challenges.get_mut(id) {
             Some(c) if !c.validated && c.expires_at > now => {
                 c.validated = true;
                 c.expires_at = keep_until;
-                let account = c.account;
+                c.gd_username = Some(sender_username.to_string());
+                c.gd_user_id = Some(sender_user_id);
+                let (account, bot) = (c.account, c.bot_account_id);
                 inner.forget_pending(account, id);
+                inner.uncount_pending(bot);
                 true
             }
             _ => false,
@@ -434,13 +481,18 @@ impl Store {
     pub fn sweep(&self, now: i64) -> Swept {
         let mut inner = self.lock();
         let mut swept = Swept::default();
+        let mut unvalidated_by_bot: Vec<u32> = Vec::new();
         inner.challenges.retain(|_, c| {
             let keep = c.expires_at > now;
             if !keep && !c.validated {
                 swept.unvalidated_challenges += 1;
+                unvalidated_by_bot.push(c.bot_account_id);
             }
             keep
         });
+        for bot in unvalidated_by_bot {
+            inner.uncount_pending(bot);
+        }
         let Inner {
             challenges,
             pending_by_account,
@@ -454,7 +506,10 @@ impl Store {
             !ids.is_empty()
         });
         pending_by_code.retain(|_, id| is_pending(id));
-        pending_queue.retain(is_pending);
+        pending_queue.retain(|_, ids| {
+            ids.retain(is_pending);
+            !ids.is_empty()
+        });
         inner.tokens.retain(|_, (_, grant)| grant.expires_at > now);
         let Inner {
             tokens,
@@ -485,6 +540,9 @@ mod tests {
             expires_at,
             validated: false,
             requested_by: IpAddr::from([192, 0, 2, 1]),
+            bot_account_id: 1,
+            gd_username: None,
+            gd_user_id: None,
         }
     }
 
@@ -511,7 +569,7 @@ mod tests {
             Ok(None)
         );
         // A validated challenge is no longer pending: it does not count.
-        assert!(store.validate_challenge(&ids[1], 0, 2000));
+        assert!(store.validate_challenge(&ids[1], "P", 9, 0, 2000));
         assert_eq!(
             store.add_challenge(ids[2], challenge(1000), &limits, 0),
             Ok(None)
@@ -619,8 +677,8 @@ mod tests {
         let id = Uuid::new_v4([1; 16]);
         add(&store, id, challenge(1000));
         assert_eq!(store.complete_challenge(&id, 10), Completion::Pending);
-        assert!(store.validate_challenge(&id, 10, 2000));
-        assert!(!store.has_pending_challenges(10));
+        assert!(store.validate_challenge(&id, "P", 9, 10, 2000));
+        assert!(!store.has_pending_challenges_for_bot(1, 10));
         assert_eq!(
             store.complete_challenge(&id, 1500),
             Completion::Consumed(account(7))
@@ -646,13 +704,13 @@ mod tests {
             None
         );
         // The first (front of the queue) validated: the second still counts.
-        assert!(store.validate_challenge(&first, 10, 5000));
+        assert!(store.validate_challenge(&first, "P", 9, 10, 5000));
         assert_eq!(store.pending_challenge_for_subject(&subject("c"), 10), None);
-        assert!(store.has_pending_challenges(10));
+        assert!(store.has_pending_challenges_for_bot(1, 10));
         let found = store.pending_challenge_for_subject(&subject("d"), 10);
         assert_eq!(found.map(|p| p.id), Some(second));
         // Past its expiry nothing is pending, and the sweep drops the indexes too.
-        assert!(!store.has_pending_challenges(2000));
+        assert!(!store.has_pending_challenges_for_bot(1, 2000));
         assert_eq!(
             store.pending_challenge_for_subject(&subject("d"), 2000),
             None
@@ -663,14 +721,47 @@ mod tests {
     }
 
     #[test]
+    fn pending_challenges_are_counted_per_bot() {
+        let store = Store::new();
+        let on_bot = |bot, n: u8| {
+            let c = Challenge {
+                bot_account_id: bot,
+                code: format!("{n:016}"),
+                account: account(u32::from(n)),
+                ..challenge(1000)
+            };
+            let id = Uuid::new_v4([n; 16]);
+            add(&store, id, c);
+            id
+        };
+        let a = on_bot(1, 1);
+        on_bot(1, 2);
+        on_bot(2, 3);
+        let counts = store.pending_counts_by_bot(0);
+        assert_eq!((counts.get(&1), counts.get(&2)), (Some(&2), Some(&1)));
+        assert!(store.validate_challenge(&a, "Player1", 100_001, 10, 5000));
+        assert_eq!(store.pending_counts_by_bot(10).get(&1), Some(&1));
+        assert!(store.has_pending_challenges_for_bot(2, 10));
+        assert!(!store.has_pending_challenges_for_bot(3, 10));
+        let validated = store.lock().challenges.get(&a).cloned();
+        assert_eq!(
+            validated.map(|c| (c.gd_username, c.gd_user_id)),
+            Some((Some("Player1".into()), Some(100_001)))
+        );
+        store.sweep(2000);
+        let counts = store.pending_counts_by_bot(2000);
+        assert_eq!((counts.get(&1), counts.get(&2)), (Some(&0), Some(&0)));
+    }
+
+    #[test]
     fn expired_challenge_is_neither_pending_nor_validated() {
         let store = Store::new();
         let id = Uuid::new_v4([2; 16]);
         add(&store, id, challenge(1000));
-        assert!(!store.has_pending_challenges(1000));
+        assert!(!store.has_pending_challenges_for_bot(1, 1000));
         let subject = crate::protocol::challenge_subject(&challenge(1000).code);
         assert_eq!(store.pending_challenge_for_subject(&subject, 1000), None);
-        assert!(!store.validate_challenge(&id, 1000, 5000));
+        assert!(!store.validate_challenge(&id, "P", 9, 1000, 5000));
         assert_eq!(store.complete_challenge(&id, 1000), Completion::Missing);
         assert_eq!(store.sweep(1000).unvalidated_challenges, 1);
     }
