@@ -2,6 +2,8 @@
 //! call its routes over HTTP, and play a GD player against its emulator.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod fake_gd;
+
 use dashauth::gd_client::GdClient;
 use dashauth::http::{Http, Method};
 use dashauth::keys::DeviceKey;
