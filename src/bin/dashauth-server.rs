@@ -200,19 +200,12 @@ fn parse_switch(values: &HashMap<&str, String>, flag: &str) -> Result<bool, Stri
     }
 }
 
-/// Every bot account the flags name: `--bot-account-id`/`--bot-gjp2`, then `--bot`,
-/// then `--bots-file`.
-fn bot_accounts(
+/// The bots of `--bot` and `--bots-file`.
+fn listed_bots(
     values: &HashMap<&str, String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<BotAccount>, String> {
-    let id: Option<u32> = parse_value(values, "bot-account-id")?;
     let mut bots = Vec::new();
-    match (id, values.get("bot-gjp2")) {
-        (Some(id), Some(gjp2)) => bots.push(BotAccount::new(id, gjp2)?),
-        (None, None) => {}
-        _ => return Err("--bot-account-id and --bot-gjp2 go together".into()),
-    }
     if let Some(ids) = values.get("bot") {
         bots.extend(bots::config::from_ids(std::slice::from_ref(ids), env)?);
     }
@@ -226,19 +219,31 @@ fn base_config(
     values: &HashMap<&str, String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, String> {
-    let bots = bot_accounts(values, env)?;
+    let id: Option<u32> = parse_value(values, "bot-account-id")?;
+    let gjp2 = values.get("bot-gjp2");
+    let mut bots = listed_bots(values, env)?;
     match values.get("gd-url") {
-        Some(url) => Config::for_gd_bots(url, &bots).map_err(|_| {
-            "--gd-url needs a bot: --bot-account-id and --bot-gjp2, --bot or --bots-file"
-                .to_string()
-        }),
-        None => {
-            let mut config = Config::default();
-            if let Some((first, rest)) = bots.split_first() {
-                config.bot_account_id = first.account_id;
-                config.bot_gjp2 = first.gjp2.clone();
-                config.extra_bots = rest.to_vec();
+        Some(url) => {
+            match (id, gjp2) {
+                (Some(id), Some(gjp2)) => bots.insert(0, BotAccount::new(id, gjp2)?),
+                (None, None) => {}
+                _ => return Err("--bot-account-id and --bot-gjp2 go together".into()),
             }
+            Config::for_gd_bots(url, &bots).map_err(|_| {
+                "--gd-url needs a bot: --bot-account-id and --bot-gjp2, --bot or --bots-file"
+                    .to_string()
+            })
+        }
+        None => {
+            // The emulator's own bot, adjusted by whichever of the two flags is given.
+            let mut config = Config::default();
+            if let Some(id) = id {
+                config.bot_account_id = id;
+            }
+            if let Some(gjp2) = gjp2 {
+                config.bot_gjp2 = gjp2.clone();
+            }
+            config.extra_bots = std::mem::take(&mut bots);
             Ok(config)
         }
     }
