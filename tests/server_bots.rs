@@ -210,12 +210,11 @@ fn a_blocked_bot_comes_back_when_gd_answers_again() {
 
 #[test]
 fn logins_complete_under_a_flood_of_messages_to_the_bot() {
-    // A flood from strangers runs throughout. Each player waits until more than two
-    // pages of flood have landed on top of its message before asking for its token, so
-    // the bot's first look after the message finds it deep in the inbox: on real GD that
-    // is a 40 messages/s flood between two passes 2 s apart, plus a slow client. Only
-    // hints start passes here (the interval is long), so the depth is certain.
-    let server = start_server(|c| c.poll_interval = Duration::from_secs(30));
+    // A flood from strangers runs throughout, at real GD's 2 s poll interval: every
+    // pass finds hundreds of messages on top of the inbox, and each player waits until
+    // more than two pages of flood have landed on its message before asking for its
+    // token. A bot that reads one page per pass never finds them.
+    let server = start_server(|c| c.poll_interval = Duration::from_secs(2));
     let stop = AtomicBool::new(false);
     let sent = AtomicUsize::new(0);
     let started = std::time::Instant::now();

@@ -8,7 +8,8 @@
 //! poll interval however many challenges wait; a `challenge_complete` call may pull the
 //! next pass forward, never closer than the interval to the previous one; errors push
 //! the next pass back exponentially. A pass reads further pages of a backlog only within
-//! the bot's request budget.
+//! the bot's request budget, and when the budget is short it spends it on reading (which
+//! finds logins) before deleting (which only keeps the inbox small).
 
 use super::health::{self, Health};
 use super::schedule::{Budget, Schedule};
@@ -29,6 +30,46 @@ pub struct Poller {
     gd: GdClient,
     account_id: u32,
     gjp2: String,
+}
+
+/// Most ids one delete request carries against real GD: it takes hundreds (protocol.md
+/// section 6), and a few KiB of form stay clear of any request-size limit.
+const MAX_IDS_PER_DELETE: usize = 500;
+
+/// Most ids a poller remembers as read but not yet deleted; beyond it the oldest are
+/// forgotten (read again later, which is harmless).
+const MAX_UNDELETED: usize = 5000;
+
+/// Messages read and validated but not yet deleted, newest last: a pass stops reading
+/// deeper pages when it reaches one of them (everything below was read before), and
+/// deletes them all in one request once the budget allows.
+#[derive(Debug, Default)]
+struct Undeleted {
+    ids: Vec<u64>,
+    known: HashSet<u64>,
+}
+
+impl Undeleted {
+    fn contains(&self, id: u64) -> bool {
+        self.known.contains(&id)
+    }
+
+    fn add(&mut self, id: u64) {
+        if self.known.insert(id) {
+            self.ids.push(id);
+        }
+        if self.ids.len() > MAX_UNDELETED {
+            let excess = self.ids.len() - MAX_UNDELETED;
+            for old in self.ids.drain(..excess) {
+                self.known.remove(&old);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.known.clear();
+    }
 }
 
 /// What one pass did.
@@ -82,6 +123,7 @@ impl Poller {
         let config = &self.app.config;
         let mut schedule = Schedule::new(config.poll_interval);
         let mut budget = Budget::new(config.gd_requests_per_second, Instant::now());
+        let mut undeleted = Undeleted::default();
         loop {
             let now = Instant::now();
             if self.has_work() {
@@ -90,7 +132,7 @@ impl Poller {
                 schedule.idle();
             }
             match schedule.next_fetch() {
-                Some(due) if due <= now => self.fetch(&mut schedule, &mut budget),
+                Some(due) if due <= now => self.fetch(&mut schedule, &mut budget, &mut undeleted),
                 due => {
                     let flags = signal.wait(due);
                     if flags.shutdown {
@@ -104,11 +146,11 @@ impl Poller {
         }
     }
 
-    fn fetch(&self, schedule: &mut Schedule, budget: &mut Budget) {
+    fn fetch(&self, schedule: &mut Schedule, budget: &mut Budget, undeleted: &mut Undeleted) {
         // A panic in one pass (a bug) must not stop the bot for the life of the server:
         // it counts as a failed fetch, so the bot backs off and tries again.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let outcome = self.pass(budget);
+            let outcome = self.pass(budget, undeleted);
             schedule.fetched(Instant::now(), outcome.is_ok());
             self.report(&outcome, schedule);
         }));
@@ -122,47 +164,61 @@ impl Poller {
         }
     }
 
-    /// One pass: read page 0, validate, delete what was read (including messages that
-    /// could not be parsed: left in the inbox they would be read again forever), and
-    /// while the page was full and the budget allows, read page 0 again, which now holds
-    /// the next messages. Newest come first, so fresh logins are found before an old
-    /// backlog, however large.
-    fn pass(&self, budget: &mut Budget) -> Result<PassReport, GdError> {
+    /// One pass: read page 0, 1, 2… (newest first) and validate what is new, until a
+    /// page is not full, holds a message read before (all below it was read too), or the
+    /// budget runs out; then delete everything read and not yet deleted in one request
+    /// (including messages that could not be parsed: left in the inbox they would be read
+    /// forever). Reading comes first: under a flood the budget goes to finding logins,
+    /// and deletes wait for a quieter pass.
+    fn pass(&self, budget: &mut Budget, undeleted: &mut Undeleted) -> Result<PassReport, GdError> {
         let mut report = PassReport::default();
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut page_number = 0;
         loop {
             budget.spend(Instant::now());
-            let page = self.list()?;
-            let ids: Vec<u64> = page
+            let page = self.list(page_number)?;
+            report.pages += 1;
+            let new: Vec<&Message> = page
                 .messages
                 .iter()
-                .map(|m| m.id)
-                .chain(page.unparsed_ids.iter().copied())
+                .filter(|m| !undeleted.contains(m.id))
                 .collect();
-            let fresh = ids.iter().filter(|id| !seen.contains(id)).count();
-            report.pages += 1;
-            report.read += fresh;
-            report.validated += self.validate(&page.messages);
-            for id in &page.unparsed_ids {
-                log_event!(
-                    "bot {} deletes message {id}, which does not parse (a subject that is not \
-                     base64 UTF-8?)",
-                    self.account_id
-                );
+            report.validated += self.validate(&new);
+            let ids = page.messages.iter().map(|m| m.id);
+            let mut reached_read = false;
+            for id in ids.chain(page.unparsed_ids.iter().copied()) {
+                if undeleted.contains(id) {
+                    reached_read = true;
+                } else {
+                    report.read += 1;
+                    if page.unparsed_ids.contains(&id) {
+                        log_event!(
+                            "bot {} deletes message {id}, which does not parse (a subject that \
+                             is not base64 UTF-8?)",
+                            self.account_id
+                        );
+                    }
+                    undeleted.add(id);
+                }
             }
-            self.delete(&ids, budget)?;
-            seen.extend(ids);
-            // Nothing new means the server did not delete what it was asked to (a private
-            // server capping the ids of one request): reading again would loop.
-            let more = page.page.has_more() && fresh > 0;
-            if !more || !budget.affords(2, Instant::now()) {
-                return Ok(report);
+            let deeper = page.page.has_more() && !reached_read;
+            if !deeper || !budget.affords(1, Instant::now()) {
+                break;
             }
+            page_number += 1;
         }
+        // The delete waits while the budget is spent: the next pass stops reading where
+        // these ids begin, and deletes them all at once.
+        if !undeleted.ids.is_empty() && budget.affords(1, Instant::now()) {
+            self.delete(&undeleted.ids, budget)?;
+            undeleted.clear();
+        }
+        Ok(report)
     }
 
-    fn list(&self) -> Result<MessagePage, GdError> {
-        let result = self.gd.get_messages(self.account_id, &self.gjp2, 0, false);
+    fn list(&self, page: u32) -> Result<MessagePage, GdError> {
+        let result = self
+            .gd
+            .get_messages(self.account_id, &self.gjp2, page, false);
         self.record(endpoint::GET_MESSAGES, &result);
         result
     }
@@ -193,7 +249,7 @@ impl Poller {
     /// Validates each pending challenge whose owner sent exactly its subject; returns
     /// how many it validated. The message may have reached any of the server's bots: it
     /// proves the account all the same.
-    fn validate(&self, messages: &[Message]) -> u64 {
+    fn validate(&self, messages: &[&Message]) -> u64 {
         let now = self.app.now_ms();
         let keep_until = now.saturating_add(millis(self.app.config.challenge_ttl));
         let store = &self.app.store;
@@ -235,9 +291,15 @@ impl Poller {
         validated
     }
 
-    /// Deletes `ids`: one request against real GD, or batches of `--gd-delete-batch`.
+    /// Deletes `ids`: one request against real GD (up to [`MAX_IDS_PER_DELETE`]), or
+    /// batches of `--gd-delete-batch`.
     fn delete(&self, ids: &[u64], budget: &mut Budget) -> Result<(), GdError> {
-        let batch = self.app.config.gd_delete_batch.unwrap_or(ids.len()).max(1);
+        let batch = self
+            .app
+            .config
+            .gd_delete_batch
+            .unwrap_or(MAX_IDS_PER_DELETE)
+            .max(1);
         for chunk in ids.chunks(batch) {
             budget.spend(Instant::now());
             let result = self
