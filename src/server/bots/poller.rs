@@ -165,15 +165,15 @@ impl Poller {
     }
 
     /// One pass: read page 0, 1, 2… (newest first) and validate what is new, until a
-    /// page is not full, holds a message read before (all below it was read too), or the
-    /// budget runs out; then delete everything read and not yet deleted in one request
-    /// (including messages that could not be parsed: left in the inbox they would be read
-    /// forever). Reading comes first: under a flood the budget goes to finding logins,
-    /// and deletes wait for a quieter pass.
+    /// page is not full or holds a message read before (all below it was read too: the
+    /// pass is caught up), or the budget runs out; then delete everything read and not
+    /// yet deleted in one request (including messages that could not be parsed: left in
+    /// the inbox they would be read forever). Reading comes first: when a flood outruns
+    /// the budget, it goes to finding logins, and deletes wait for a pass that catches up.
     fn pass(&self, budget: &mut Budget, undeleted: &mut Undeleted) -> Result<PassReport, GdError> {
         let mut report = PassReport::default();
         let mut page_number = 0;
-        loop {
+        let caught_up = loop {
             budget.spend(Instant::now());
             let page = self.list(page_number)?;
             report.pages += 1;
@@ -201,14 +201,19 @@ impl Poller {
                 }
             }
             let deeper = page.page.has_more() && !reached_read;
-            if !deeper || !budget.affords(1, Instant::now()) {
-                break;
+            if !deeper {
+                break true;
+            }
+            if !budget.affords(1, Instant::now()) {
+                break false;
             }
             page_number += 1;
-        }
-        // The delete waits while the budget is spent: the next pass stops reading where
-        // these ids begin, and deletes them all at once.
-        if !undeleted.ids.is_empty() && budget.affords(1, Instant::now()) {
+        };
+        // Caught up, the delete is the pass's last job and is made whatever the budget.
+        // Behind (the budget stopped the reading), it waits until it fits: the next pass
+        // reads the newer messages first, stops where these ids begin, and deletes them
+        // all at once.
+        if !undeleted.ids.is_empty() && (caught_up || budget.affords(1, Instant::now())) {
             self.delete(&undeleted.ids, budget)?;
             undeleted.clear();
         }
