@@ -21,6 +21,11 @@ pub struct Server {
 impl Server {
     /// Starts a server and waits for its `listening on http://ADDR` line.
     pub fn start(name: &str) -> Server {
+        Server::start_with(name, &[], &[])
+    }
+
+    /// Like [`Server::start`] with more flags (later ones win) and environment variables.
+    pub fn start_with(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let log_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("bench-server-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("server log file");
@@ -31,6 +36,8 @@ impl Server {
             // The throughput phase issues some 100 000 challenges in 5 s, all pending
             // for their 300 s: above the default cap, which would answer 503.
             .args(["--max-pending-challenges", "1000000"])
+            .args(args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

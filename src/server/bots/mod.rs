@@ -114,3 +114,51 @@ impl BotPool {
         self.members.iter().map(|m| m.account_id).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{AccountId, Uuid};
+    use crate::server::limits::Limits;
+    use crate::server::store::Challenge;
+
+    fn add(store: &Store, bot: u32, n: u8) {
+        let challenge = Challenge {
+            account: AccountId::new(u32::from(n)).unwrap_or_else(|e| panic!("{e}")),
+            code: format!("{n:016}"),
+            expires_at: 1000,
+            validated: false,
+            requested_by: std::net::IpAddr::from([192, 0, 2, 1]),
+            bot_account_id: bot,
+            gd_username: None,
+            gd_user_id: None,
+        };
+        let added = store.add_challenge(Uuid::new_v4([n; 16]), challenge, &Limits::default(), 0);
+        assert!(added.is_ok());
+    }
+
+    #[test]
+    fn challenges_go_to_the_least_busy_healthy_bot() {
+        let (pool, store) = (BotPool::new(&[10, 20, 30]), Store::new());
+        assert_eq!(pool.assign(&store, 0), 10, "a tie goes to the first");
+        add(&store, 10, 1);
+        add(&store, 20, 2);
+        assert_eq!(pool.assign(&store, 0), 30);
+        add(&store, 30, 3);
+        add(&store, 30, 4);
+        let fail = |bot, kind| pool.health(bot).is_some_and(|h| h.failed(kind));
+        assert!(fail(10, "cdn_blocked"));
+        assert_eq!(pool.assign(&store, 0), 20, "the unhealthy bot is skipped");
+        assert!(fail(20, "bad_credentials") && fail(30, "blacklisted"));
+        assert_eq!(
+            pool.assign(&store, 0),
+            10,
+            "none healthy: the least busy of all"
+        );
+        let status = pool.status(&store, 0);
+        assert_eq!(
+            status.iter().map(|s| s.pending).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
+    }
+}
