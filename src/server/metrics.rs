@@ -25,18 +25,16 @@ pub const BOT_ENDPOINTS: [&str; 2] = [endpoint::GET_MESSAGES, endpoint::DELETE_M
 
 /// Outcomes of a GD request made by a bot, as metric labels: `ok`, `bad_credentials`
 /// (`-1` on its own inbox), then every [`GdError::kind`].
-pub const GD_OUTCOMES: [&str; 10] = [
-    "ok",
-    "bad_credentials",
-    "rejected",
-    "cdn_blocked",
-    "rate_limited",
-    "blacklisted",
-    "html_page",
-    "unavailable",
-    "malformed",
-    "network",
-];
+pub const GD_OUTCOMES: [&str; 2 + GdError::KINDS.len()] = {
+    let mut all = ["ok"; 2 + GdError::KINDS.len()];
+    all[1] = super::bots::BAD_CREDENTIALS;
+    let mut i = 0;
+    while i < GdError::KINDS.len() {
+        all[2 + i] = GdError::KINDS[i];
+        i += 1;
+    }
+    all
+};
 
 /// The outcome label of a bot's request to `endpoint`.
 pub fn outcome_label<T>(endpoint: &str, result: &Result<T, GdError>) -> &'static str {

@@ -10,7 +10,7 @@ mod signal;
 
 pub use config::BotAccount;
 pub use health::BotStatus;
-pub(crate) use health::{Health, error_kind};
+pub(crate) use health::{BAD_CREDENTIALS, Health, error_kind};
 pub(crate) use poller::Poller;
 pub(crate) use signal::BotSignal;
 
