@@ -82,6 +82,7 @@ impl Server {
 
     /// A server with its own emulator, its state on `backend`.
     pub fn start_on(name: &str, backend: &Backend) -> Server {
+        let name = &format!("{name}-{}", backend.name().to_lowercase());
         let mut args: Vec<String> = Vec::new();
         let database = match backend {
             Backend::Sqlite => {

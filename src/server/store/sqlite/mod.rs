@@ -6,6 +6,8 @@
 //! transaction through a crash of the process (`kill -9`); only a power loss can take the
 //! last ones back (the README says so).
 
+mod batch;
+
 use super::{
     Admission, Completion, DataDir, Device, DevicesFull, NewChallenge, OpenError, PendingChallenge,
     Sender, StoreError, StoreResult, Swept, TokenGrant, TokenKind, Verified, eviction_batch,
@@ -24,7 +26,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str, &str)] = &[(
     1,
     "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../../../migrations/sqlite/0001_initial.sql"),
 )];
 
 /// How long a request waits for a connection or a lock before the store reports itself
@@ -36,6 +38,7 @@ const READERS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    batch: batch::Batcher,
     _dir: DataDir,
 }
 
@@ -100,6 +103,7 @@ impl SqliteStore {
             .await
             .map_err(unreadable)?;
         Ok(SqliteStore {
+            batch: batch::Batcher::start(writer.clone()),
             writer,
             reader,
             _dir: dir,
@@ -121,27 +125,20 @@ impl SqliteStore {
         let client = c.requested_by.to_string();
         let account = i64::from(c.account.get());
         if !near_full {
-            // The usual case in one statement: the client is under its cap for the
-            // account, and the store far from full.
-            let added = sqlx::query(
-                "INSERT INTO challenges (id, account_id, code, bot_account_id, requested_by, \
-                 audience, created_at, expires_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
-                 WHERE (SELECT count(*) FROM challenges WHERE account_id = ?2 \
-                 AND requested_by = ?5 AND validated = 0 AND expires_at > ?9) < ?10",
-            )
-            .bind(c.id.to_string())
-            .bind(account)
-            .bind(&c.code)
-            .bind(i64::from(c.bot_account_id))
-            .bind(&client)
-            .bind(c.audience.as_deref())
-            .bind(c.created_at)
-            .bind(c.expires_at)
-            .bind(now)
-            .bind(i64::try_from(limits.pending_challenges_per_account).unwrap_or(i64::MAX))
-            .execute(&self.writer)
-            .await?;
-            if added.rows_affected() == 1 {
+            // The usual case (the client under its cap for the account, the store far
+            // from full) goes through the group commit.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let admit = batch::Admit {
+                challenge: c.clone(),
+                now,
+                cap: i64::try_from(limits.pending_challenges_per_account).unwrap_or(i64::MAX),
+                reply,
+            };
+            if self
+                .batch
+                .submit(batch::Write::Admit(admit), answer)
+                .await?
+            {
                 return Ok(Admission::Added { evicted: 0 });
             }
         }
@@ -574,16 +571,14 @@ impl SqliteStore {
         timestamp_ms: i64,
         forget_at: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO nonces (device_id, timestamp_ms, forget_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(device.to_string())
-        .bind(timestamp_ms)
-        .bind(forget_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let nonce = batch::Nonce {
+            device: *device,
+            timestamp_ms,
+            forget_at,
+            reply,
+        };
+        self.batch.submit(batch::Write::Nonce(nonce), answer).await
     }
 
     pub async fn secret_or_insert(&self, name: &str, value: &str) -> StoreResult<String> {
