@@ -3,8 +3,10 @@
 //! against a `dashauth-server` process with its GD emulator, and ends with a table of
 //! measurement, target and verdict. Not part of `cargo test`: no timing is asserted
 //! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported;
-//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput|tokens` runs one phase, for profiling.
+//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput|bots|tokens` runs one phase, for
+//! profiling.
 
+mod bots;
 mod capi;
 mod crypto;
 mod footprint;
@@ -57,6 +59,9 @@ fn main() {
     }
     if wanted("throughput") {
         throughput_rows(&mut report, runs);
+    }
+    if wanted("bots") {
+        bot_rows(&mut report);
     }
     if wanted("tokens") {
         token_rows(&mut report, runs);
@@ -126,6 +131,11 @@ fn footprint_rows(report: &mut Report, f: &footprint::Footprint) {
             f.baseline.rss_kib, f.idle.rss_kib, f.during_login.rss_kib, f.after.rss_kib
         ),
     );
+}
+
+/// Messages per inbox page.
+fn gd_page_size() -> usize {
+    dashauth::gd::PAGE_SIZE
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
@@ -212,20 +222,23 @@ fn login_rows(report: &mut Report, server: &Server, runs: usize) {
     for (total, concurrency) in [(20, 1), (100, 10), (300, 100)] {
         eprintln!("bot cost: {total} logins at concurrency {concurrency} …");
         let cost = login::bot_cost(server, &client, total, concurrency);
-        let allowed = cost.allowed(POLL_INTERVAL);
+        // One pass per interval; a pass reads one more page per 50 messages waiting
+        // (protocol.md section 3, backlog), and at most `concurrency` messages wait.
+        let pages_per_pass = concurrency.div_ceil(gd_page_size()).max(1) as f64;
+        let allowed = cost.allowed(POLL_INTERVAL) * pages_per_pass;
         report.check(
             &format!(
-                "bot inbox fetches, {total} logins at concurrency {concurrency}: per login; per {} ms poll interval",
+                "bot inbox listings, {total} logins at concurrency {concurrency}: per login; per {} ms poll interval",
                 POLL_INTERVAL.as_millis()
             ),
             format!(
-                "{:.3}; {:.2} ({} fetches in {}, at most {allowed} allowed)",
+                "{:.3}; {:.2} ({} listings in {}, at most {allowed} allowed)",
                 cost.per_login(),
                 cost.per_interval(POLL_INTERVAL),
                 cost.inbox_fetches,
                 fmt_duration(cost.elapsed)
             ),
-            "≤ 1 per interval",
+            &format!("≤ 1 pass per interval, ≤ {pages_per_pass} page(s) a pass"),
             cost.inbox_fetches <= allowed,
         );
     }
@@ -391,4 +404,66 @@ fn backend_rows(report: &mut Report, runs: usize, backend: &Backend) {
             p.p90.as_secs_f64() <= 0.100 && delays.delays.len() == delays.attempts,
         );
     }
+}
+
+/// The bot at real GD's settings (2 s interval, 1 GD request/s per bot): its cost per
+/// login with one and two bot accounts, what one bot carries, and logins under a flood.
+fn bot_rows(report: &mut Report) {
+    for bots in [1, 2] {
+        eprintln!("bots: 100 concurrent logins with {bots} bot account(s) …");
+        let cost = bots::cost(bots, 100);
+        let p = stats::percentiles(&cost.batch.latencies);
+        report.note(
+            &format!(
+                "bot GD requests per login, 100 concurrent logins, {bots} bot(s), real-GD settings"
+            ),
+            format!(
+                "{:.3} ({} requests, {} inbox listings; {} logins, {} failed; p50 / p90 / p99 {})",
+                cost.per_login(),
+                cost.gd_requests,
+                cost.inbox_fetches,
+                cost.batch.latencies.len(),
+                cost.batch.failures.len(),
+                fmt_percentiles(&p)
+            ),
+        );
+    }
+    for (total, concurrency) in [(2000, 100), (3000, 300)] {
+        eprintln!("bots: one bot under {total} logins, {concurrency} at a time …");
+        let sustained = bots::sustained(total, concurrency);
+        let done = sustained.batch.latencies.len();
+        let rate = done as f64 / sustained.batch.elapsed.as_secs_f64();
+        let p = stats::percentiles(&sustained.batch.latencies);
+        let first_failure = sustained
+            .batch
+            .failures
+            .first()
+            .map_or(String::new(), |f| format!("; first failure: {f}"));
+        report.note(
+            &format!(
+                "logins/s one bot account carries, {total} logins {concurrency} at a time (2 s interval, 1 GD request/s, 50-message pages)"
+            ),
+            format!(
+                "{rate:.1}/s ({done} of {total} in {}, {} failed; {:.3} GD requests per login; p50 / p90 / p99 {}{first_failure})",
+                fmt_duration(sustained.batch.elapsed),
+                sustained.batch.failures.len(),
+                sustained.per_login(),
+                fmt_percentiles(&p)
+            ),
+        );
+    }
+    eprintln!("bots: 20 logins, 4 at a time, under a 40 messages/s flood …");
+    let flood = bots::flood(40.0, 20, 4, Duration::from_secs(4));
+    let p = stats::percentiles(&flood.batch.latencies);
+    report.check(
+        "logins completed, 20 of them 4 at a time, under a 40 messages/s flood of the bot's inbox (real-GD settings)",
+        format!(
+            "{} of 20 (flood ran at {:.0}/s; p50 / p90 / p99 {})",
+            flood.batch.latencies.len(),
+            flood.rate,
+            fmt_percentiles(&p)
+        ),
+        "20 of 20",
+        flood.batch.latencies.len() == 20,
+    );
 }

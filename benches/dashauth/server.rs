@@ -43,6 +43,13 @@ impl Backend {
     }
 }
 
+/// `--data-dir` for a fresh SQLite state of the server `name`.
+fn sqlite_args(name: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-data-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    vec!["--data-dir".into(), dir.display().to_string()]
+}
+
 /// A running server process; killed on drop (and its PostgreSQL database dropped).
 pub struct Server {
     child: Child,
@@ -66,15 +73,20 @@ impl Server {
         Server::start_on(name, &Backend::Sqlite)
     }
 
+    /// Like [`Server::start`] with more flags (later ones win) and environment variables.
+    pub fn start_with(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut all = sqlite_args(name);
+        all.extend(args.iter().map(|a| a.to_string()));
+        Server::spawn(name, &all, envs, None)
+    }
+
     /// A server with its own emulator, its state on `backend`.
     pub fn start_on(name: &str, backend: &Backend) -> Server {
+        let name = &format!("{name}-{}", backend.name().to_lowercase());
         let mut args: Vec<String> = Vec::new();
         let database = match backend {
             Backend::Sqlite => {
-                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!("bench-data-{name}"));
-                let _ = std::fs::remove_dir_all(&dir);
-                args.extend(["--data-dir".into(), dir.display().to_string()]);
+                args.extend(sqlite_args(name));
                 None
             }
             Backend::Postgres(_) => {
@@ -83,7 +95,7 @@ impl Server {
                 Some(db)
             }
         };
-        Server::spawn(name, &args, database)
+        Server::spawn(name, &args, &[], database)
     }
 
     /// A second instance on `shared`'s PostgreSQL database, reading its GD.
@@ -101,7 +113,7 @@ impl Server {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        Server::spawn(name, &args, None)
+        Server::spawn(name, &args, &[], None)
     }
 
     /// The PostgreSQL URL this server's state is in, if any.
@@ -109,7 +121,12 @@ impl Server {
         self.database.as_ref().map(|d| d.url())
     }
 
-    fn spawn(name: &str, args: &[String], database: Option<TestDatabase>) -> Server {
+    fn spawn(
+        name: &str,
+        args: &[String],
+        envs: &[(&str, &str)],
+        database: Option<TestDatabase>,
+    ) -> Server {
         let log_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("bench-server-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("server log file");
@@ -122,6 +139,7 @@ impl Server {
             .args(["--max-pending-challenges", "1000000"])
             .args(args)
             .env("DASHAUTH_BOT_GJP2", dashauth::server::EMULATOR_BOT_GJP2)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

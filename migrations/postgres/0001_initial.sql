@@ -19,8 +19,9 @@ CREATE TABLE challenges (
 );
 CREATE INDEX challenges_pending_by_bot ON challenges (bot_account_id, validated, expires_at);
 CREATE INDEX challenges_by_account_client ON challenges (account_id, requested_by, validated, created_at);
-CREATE INDEX challenges_by_client ON challenges (requested_by, validated, created_at);
-CREATE INDEX challenges_by_expiry ON challenges (expires_at);
+-- No index by client or by expiry: every index is rewritten by every admission, the
+-- busiest write, while the heaviest-holder search (store full) and the sweep (every
+-- 5 s) can afford a scan.
 
 -- Login and session tokens, by SHA-256 only: `lookup` is its first 16 bytes, `hash` all 32.
 CREATE TABLE tokens (

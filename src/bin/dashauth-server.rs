@@ -5,7 +5,7 @@
 
 use clap::error::ErrorKind;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use dashauth::server::{self, Config, EmulatorConfig};
+use dashauth::server::{self, BotAccount, Config, EmulatorConfig, GdFault, bots};
 use std::ffi::{OsStr, OsString};
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -77,9 +77,9 @@ struct ServerArgs {
     #[command(flatten)]
     exposure: Exposure,
 
-    /// GD database URL, e.g. https://www.boomlings.com/database; requires
-    /// --bot-account-id and --bot-gjp2
-    #[arg(long, env = "DASHAUTH_GD_URL", value_name = "URL", requires_all = ["bot_account_id", "bot_gjp2"])]
+    /// GD database URL, e.g. https://www.boomlings.com/database; requires a bot:
+    /// --bot-account-id and --bot-gjp2, --bot or --bots-file
+    #[arg(long, env = "DASHAUTH_GD_URL", value_name = "URL")]
     gd_url: Option<String>,
 
     /// The bot's GD account id [default with the emulator: a built-in bot]
@@ -89,6 +89,27 @@ struct ServerArgs {
     /// The bot's gjp2; prefer the variable, flags show in `ps`
     #[arg(long, env = "DASHAUTH_BOT_GJP2", value_name = "HEX")]
     bot_gjp2: Option<String>,
+
+    /// A bot account, repeatable (or ids separated by commas), its gjp2 in the variable
+    /// DASHAUTH_BOT_GJP2_<ID>. New challenges go to the healthy bot with the fewest
+    /// pending
+    #[arg(long = "bot", env = "DASHAUTH_BOT", value_name = "ID", action = ArgAction::Append)]
+    bots: Vec<String>,
+
+    /// Bot accounts, lines `ID GJP2`; refused unless only its owner can read it
+    /// (chmod 600)
+    #[arg(long, env = "DASHAUTH_BOTS_FILE", value_name = "PATH")]
+    bots_file: Option<PathBuf>,
+
+    /// Message ids per delete request [default: a whole pass, as real GD allows; 10 for
+    /// GMDprivateServer]
+    #[arg(long, env = "DASHAUTH_GD_DELETE_BATCH", value_name = "N", value_parser = trimmed::<usize>)]
+    gd_delete_batch: Option<usize>,
+
+    /// Each bot's budget of GD requests, within which a pass reads a backlog's further
+    /// pages [default: 1 with GD, 50 with the emulator]
+    #[arg(long, env = "DASHAUTH_GD_REQUESTS_PER_SECOND", value_name = "F", value_parser = trimmed::<f64>)]
+    gd_requests_per_second: Option<f64>,
 
     /// At most one inbox fetch per N ms [default: 2000 with GD, 100 with the emulator]
     #[arg(long, env = "DASHAUTH_POLL_INTERVAL_MS", value_name = "N", value_parser = trimmed::<u64>)]
@@ -121,7 +142,8 @@ struct ServerArgs {
     #[arg(long, env = "DASHAUTH_SIGNING_KEY_ROTATE_DAYS", value_name = "N", value_parser = trimmed::<u64>)]
     signing_key_rotate_days: Option<u64>,
 
-    /// Default long-poll wait of challenge_complete, at most 10000 [default: 5000]
+    /// Default long-poll wait of challenge_complete, at most 10000 [default: 10000 with
+    /// GD, 5000 with the emulator]
     #[arg(long, env = "DASHAUTH_COMPLETE_WAIT_MS", value_name = "N", value_parser = trimmed::<u64>)]
     complete_wait_ms: Option<u64>,
 
@@ -155,6 +177,17 @@ struct ServerArgs {
 
     #[command(flatten)]
     faults: FaultArgs,
+
+    /// Emulator only: which failures, of rejected, server_error, html_page, garbage,
+    /// cdn_blocked (error code: 1005), cdn_rate_limited (error code: 1015), robtop_no
+    /// [default: the first four]
+    #[arg(long, env = "DASHAUTH_GD_FAULT_KINDS", value_name = "LIST", value_parser = fault_kinds)]
+    gd_fault_kinds: Option<FaultKinds>,
+
+    /// Emulator only: GD's sent-message limit; over it an upload answers -1
+    /// [default: none]
+    #[arg(long, env = "DASHAUTH_EMULATOR_OUTBOX_LIMIT", value_name = "N", value_parser = trimmed::<usize>)]
+    emulator_outbox_limit: Option<usize>,
 
     /// Testing: pretend the server clock is N ms ahead (or behind, if negative)
     #[arg(long, env = "DASHAUTH_CLOCK_OFFSET_MS", value_name = "N", allow_negative_numbers = true, value_parser = trimmed::<i64>)]
@@ -315,17 +348,48 @@ fn parse(
     }
 }
 
+/// The value of `--gd-fault-kinds`: one list (clap would take a bare `Vec` for a
+/// repeatable flag).
+#[derive(Debug, Clone)]
+struct FaultKinds(Vec<GdFault>);
+
+/// `--gd-fault-kinds`: a comma-separated list.
+fn fault_kinds(value: &str) -> Result<FaultKinds, String> {
+    GdFault::parse_list(value).map(FaultKinds)
+}
+
+/// The bots of `--bot` (gjp2s from `DASHAUTH_BOT_GJP2_<ID>`) and `--bots-file`.
+fn listed_bots(args: &ServerArgs) -> Result<Vec<BotAccount>, String> {
+    let mut bots = bots::config::from_ids(&args.bots, &|name| std::env::var(name).ok())?;
+    if let Some(path) = &args.bots_file {
+        bots.extend(bots::config::from_file(path)?);
+    }
+    Ok(bots)
+}
+
 /// The starting point: real-GD defaults with `--gd-url`, the emulator's otherwise.
 fn base_config(args: &ServerArgs) -> Result<Config, String> {
+    let mut bots = listed_bots(args)?;
     match (&args.gd_url, args.bot_account_id, &args.bot_gjp2) {
-        (Some(url), Some(id), Some(gjp2)) => Ok(Config::for_gd(url, id, gjp2)),
-        (Some(_), _, _) => Err("--gd-url needs --bot-account-id and --bot-gjp2".into()),
+        (Some(url), id, gjp2) => {
+            match (id, gjp2) {
+                (Some(id), Some(gjp2)) => bots.insert(0, BotAccount::new(id, gjp2)?),
+                (None, None) => {}
+                _ => return Err("--bot-account-id and --bot-gjp2 go together".into()),
+            }
+            Config::for_gd_bots(url, &bots).map_err(|_| {
+                "--gd-url needs a bot: --bot-account-id and --bot-gjp2, --bot or --bots-file"
+                    .to_string()
+            })
+        }
         (None, id, gjp2) => {
+            // The emulator's own bot, adjusted by whichever of the two flags is given.
             let mut config = Config::default();
             config.bot_account_id = id.unwrap_or(config.bot_account_id);
             if let Some(gjp2) = gjp2 {
                 config.bot_gjp2.clone_from(gjp2);
             }
+            config.extra_bots = bots;
             Ok(config)
         }
     }
@@ -360,6 +424,14 @@ fn server_config(args: ServerArgs) -> Result<(Config, Vec<String>), String> {
     config.limits.challenges = args
         .max_pending_challenges
         .unwrap_or(config.limits.challenges);
+    config.gd_delete_batch = args.gd_delete_batch;
+    config.gd_requests_per_second = args
+        .gd_requests_per_second
+        .unwrap_or(config.gd_requests_per_second);
+    if let Some(FaultKinds(kinds)) = args.gd_fault_kinds {
+        config.gd_fault_kinds = kinds;
+    }
+    config.emulator_outbox_limit = args.emulator_outbox_limit;
     config.validate().map_err(|e| e.to_string())?;
     if config.gd_url.is_none() {
         check_emulator_exposure(config.listen, args.exposure.allow_public_emulator, true)?;
@@ -696,5 +768,58 @@ mod tests {
         assert_eq!(log.log_format, LogFormat::Json);
         let before = ["dashauth-server", "--log-format", "json", "emulator"].map(OsString::from);
         assert!(parse(before, &|_| false).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn several_bots_come_from_a_private_bots_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("dashauth-bots-{}", std::process::id()));
+        std::fs::write(&path, "11 eleven\n12 twelve\n").unwrap_or_else(|e| panic!("{e}"));
+        let set_mode = |mode| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        set_mode(0o600);
+        let file = path.display().to_string();
+        let args = [
+            "--gd-url",
+            "https://gd.example/database",
+            "--bots-file",
+            &file,
+            "--gd-delete-batch",
+            "10",
+        ];
+        let config = run_config(&args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (config.bot_account_id, config.bot_gjp2.as_str()),
+            (11, "eleven")
+        );
+        assert_eq!(config.extra_bots.len(), 1);
+        assert_eq!(config.extra_bots[0].account_id, 12);
+        assert_eq!(config.gd_delete_batch, Some(10));
+        assert_eq!(config.complete_wait, Duration::from_secs(10));
+        set_mode(0o644);
+        let refused = run_config(&args).err().unwrap_or_default();
+        assert!(refused.contains("chmod 600"), "{refused}");
+        let _ = std::fs::remove_file(&path);
+        assert!(run_config(&["--gd-url", "https://gd.example/database"]).is_err());
+    }
+
+    #[test]
+    fn emulator_fault_kinds_and_outbox_limit_are_parsed() {
+        let config = run_config(&[
+            "--gd-fault-kinds",
+            "cdn_blocked,robtop_no",
+            "--emulator-outbox-limit=3",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.gd_fault_kinds,
+            vec![GdFault::CdnBlocked, GdFault::RobtopNo]
+        );
+        assert_eq!(config.emulator_outbox_limit, Some(3));
+        assert!(run_config(&["--gd-fault-kinds", "teapot"]).is_err());
+        assert!(run_config(&["--gd-requests-per-second", "0"]).is_err());
     }
 }

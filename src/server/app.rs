@@ -2,7 +2,7 @@
 //! and the signals between the HTTP side and the bot thread.
 
 use super::Config;
-use super::bot::BotSignal;
+use super::bots::BotPool;
 use super::certs::CertAuthority;
 use super::events::{self, Event};
 use super::latency::RouteLatency;
@@ -37,8 +37,8 @@ pub struct App {
     pub latency: Arc<RouteLatency>,
     /// Per-IP and per-account limits.
     pub limiter: RateLimiter,
-    /// Wakes the bot.
-    pub bot: BotSignal,
+    /// The bot accounts: assignment, health, and how to wake their pollers.
+    pub bots: BotPool,
     /// The access-token signing keys, as last read from the store.
     pub keyring: Keyring,
     /// Bumped by the bot whenever it validates challenges; long polls wait on it.
@@ -56,16 +56,21 @@ impl App {
         shutdown: watch::Receiver<bool>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
+        let bot_ids: Vec<u32> = config.bot_accounts().iter().map(|b| b.account_id).collect();
+        let metrics = Arc::new(Metrics::default());
+        for id in &bot_ids {
+            metrics.register_bot(*id);
+        }
         App {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
+            bots: BotPool::new(&bot_ids),
             config,
             store,
             instance_id: super::tokens::new_uuid().to_string(),
             runtime,
             ca,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             latency: Arc::new(RouteLatency::default()),
-            bot: BotSignal::default(),
             keyring: Keyring::default(),
             validated: watch::Sender::new(0),
             shutdown,

@@ -22,11 +22,12 @@ pub async fn issue(
     audience: Option<String>,
 ) -> Result<ChallengeData, ApiError> {
     let now = app.now_ms();
+    let bot = app.bots.assign(&app.store, now).await?;
     let challenge = NewChallenge {
         id: tokens::new_uuid(),
         account,
         code: tokens::new_challenge(),
-        bot_account_id: app.config.bot_account_id,
+        bot_account_id: bot,
         requested_by: client_of(client),
         audience,
         created_at: now,
@@ -54,7 +55,7 @@ pub async fn issue(
     // Counted, not logged: at thousands a second a line each would cost more than the
     // request, and attacker-driven events must not flood the log.
     app.metrics.challenge_issued();
-    app.bot.challenge_added();
+    app.bots.challenge_added(bot);
     Ok(ChallengeData {
         bot_account_id: challenge.bot_account_id,
         challenge: challenge.code,

@@ -48,7 +48,7 @@ impl Event {
 pub fn deliver(app: &App, event: Event) {
     match event {
         Event::Validated => app.announce_validated(),
-        Event::Hint => app.bot.hint(),
+        Event::Hint => app.bots.hint(),
     }
 }
 

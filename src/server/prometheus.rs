@@ -4,6 +4,7 @@
 //! templates: never an account id, a token or a raw path.
 
 use super::app::App;
+use super::bots::BotStatus;
 use super::latency::{BUCKETS, HistogramSnapshot};
 use axum::extract::State;
 use axum::http::header;
@@ -17,9 +18,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The route handler.
 pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let pending = app.store.pending_challenge_count(app.now_ms()).await.ok();
+    let bots = app.bots.status(&app.store, app.now_ms()).await.ok();
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        render(&app, pending),
+        render(&app, pending, bots.as_deref()),
     )
 }
 
@@ -44,21 +46,24 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
 
 /// The whole exposition; `pending` is left out when the database could not give it,
 /// rather than reported as 0.
-pub fn render(app: &App, pending: Option<u64>) -> String {
+pub fn render(app: &App, pending: Option<u64>, bots: Option<&[BotStatus]>) -> String {
     let m = app.metrics.snapshot();
     let mut out = String::with_capacity(8 * 1024);
     family(
         &mut out,
         "dashauth_gd_requests_total",
         "counter",
-        "GD requests made by the bot, by endpoint and outcome.",
+        "GD requests made by each bot account, by endpoint and outcome (ok, bad_credentials, \
+         rejected, cdn_blocked, rate_limited, blacklisted, html_page, unavailable, malformed, \
+         network).",
     );
-    for (endpoint, outcome, n) in &m.bot_gd_requests {
+    for (bot, endpoint, outcome, n) in &m.bot_gd_requests_by_bot {
         let _ = writeln!(
             out,
-            "dashauth_gd_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+            "dashauth_gd_requests_total{{bot=\"{bot}\",endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
         );
     }
+    render_bots(&mut out, bots);
     family(
         &mut out,
         "dashauth_emulator_requests_total",
@@ -148,6 +153,56 @@ pub fn render(app: &App, pending: Option<u64>) -> String {
     }
     render_latency(&mut out, &app.latency.snapshot());
     out
+}
+
+/// Per-bot gauges: health, pending challenges, last success. Bot account ids are public
+/// (every challenge names one), so they are fine as labels.
+fn render_bots(out: &mut String, bots: Option<&[BotStatus]>) {
+    let Some(bots) = bots else {
+        return;
+    };
+    family(
+        out,
+        "dashauth_bot_healthy",
+        "gauge",
+        "1 while new challenges may go to the bot, 0 while its requests fail in a way \
+         waiting does not fix (bad credentials, CDN block).",
+    );
+    for b in bots {
+        let _ = writeln!(
+            out,
+            "dashauth_bot_healthy{{bot=\"{}\"}} {}",
+            b.account_id,
+            u8::from(b.healthy)
+        );
+    }
+    family(
+        out,
+        "dashauth_bot_pending_challenges",
+        "gauge",
+        "Unvalidated challenges assigned to the bot.",
+    );
+    for b in bots {
+        let _ = writeln!(
+            out,
+            "dashauth_bot_pending_challenges{{bot=\"{}\"}} {}",
+            b.account_id, b.pending
+        );
+    }
+    family(
+        out,
+        "dashauth_bot_last_success_timestamp_seconds",
+        "gauge",
+        "When a GD request of the bot last succeeded (UNIX seconds; 0 = never).",
+    );
+    for b in bots {
+        let at = b.last_success_at.unwrap_or(0) as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "dashauth_bot_last_success_timestamp_seconds{{bot=\"{}\"}} {at}",
+            b.account_id
+        );
+    }
 }
 
 fn render_latency(out: &mut String, series: &[(String, HistogramSnapshot)]) {

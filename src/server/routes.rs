@@ -53,6 +53,7 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .route("/metrics", get(prometheus::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/status", get(super::status::status))
         .with_state(app);
     let all = match extra {
         Some(extra) => api.merge(extra),

@@ -2,7 +2,7 @@
 //! routes or a bot: several DashAuth servers can then share one emulated GD, each reading
 //! it through `--gd-url http://ADDR/database` as it would read real GD.
 
-use super::emulator::Emulator;
+use super::emulator::{Emulator, EmulatorSettings};
 use super::limits::Limits;
 use super::log::log_event;
 use super::metrics::Metrics;
@@ -86,14 +86,15 @@ impl EmulatorHandle {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let metrics = Arc::new(Metrics::default());
-        let emulator = Arc::new(Emulator::new(
-            EMULATOR_BOT_ACCOUNT_ID,
-            EMULATOR_BOT_GJP2,
-            config.gd_fault_rate,
-            config.gd_latency,
-            config.limits,
-            metrics.clone(),
-        ));
+        let settings = EmulatorSettings {
+            bots: vec![(EMULATOR_BOT_ACCOUNT_ID, EMULATOR_BOT_GJP2.to_string())],
+            fault_rate: config.gd_fault_rate,
+            fault_kinds: Vec::new(),
+            latency: config.gd_latency,
+            limits: config.limits,
+            outbox_limit: None,
+        };
+        let emulator = Arc::new(Emulator::new(&settings, metrics.clone()));
         let (shutdown, stop) = watch::channel(false);
         let thread = spawn_http(listener, router(emulator), stop)?;
         log_event!("GD emulator listening on http://{addr}/database");

@@ -2,6 +2,7 @@
 //! call its routes over HTTP, and play a GD player against its emulator.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod fake_gd;
 pub mod process;
 
 use dashauth::gd_client::GdClient;

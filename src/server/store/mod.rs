@@ -682,9 +682,34 @@ fn migrator(files: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migra
     }
 }
 
+/// Parsed device keys by their PEM text: every nonce request reads its device, and
+/// parsing the key again each time would cost more than the database read. A PEM text
+/// always means the same key, so the cache is right for every instance; revocation
+/// and rotation are still read from the database on every request.
+static DEVICE_KEYS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, DevicePublicKey>>,
+> = std::sync::LazyLock::new(Default::default);
+/// Keys cached at most; the cache starts over beyond it.
+const DEVICE_KEY_CACHE: usize = 4096;
+
 /// Device rows read back: the public key is stored as SPKI PEM and parsed again.
 fn parse_device_key(pem: &str) -> StoreResult<DevicePublicKey> {
-    DevicePublicKey::from_spki_pem(pem).map_err(|e| StoreError::corrupt(format!("device key: {e}")))
+    let lock = |cache: &'static std::sync::Mutex<_>| {
+        cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(key) = lock(&DEVICE_KEYS).get(pem) {
+        return Ok(key.clone());
+    }
+    let key = DevicePublicKey::from_spki_pem(pem)
+        .map_err(|e| StoreError::corrupt(format!("device key: {e}")))?;
+    let mut cache = lock(&DEVICE_KEYS);
+    if cache.len() >= DEVICE_KEY_CACHE {
+        cache.clear();
+    }
+    cache.insert(pem.to_string(), key.clone());
+    Ok(key)
 }
 
 fn parse_uuid(s: &str) -> StoreResult<Uuid> {

@@ -125,6 +125,31 @@ impl PgStore {
     ) -> StoreResult<Admission> {
         let client = c.requested_by.to_string();
         let account = i64::from(c.account.get());
+        if !near_full {
+            // The usual case in one statement: the client is under its cap for the
+            // account, and the store far from full.
+            let added = sqlx::query(
+                "INSERT INTO challenges (id, account_id, code, bot_account_id, requested_by, \
+                 audience, created_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                 WHERE (SELECT count(*) FROM challenges WHERE account_id = $2 \
+                 AND requested_by = $5 AND validated = FALSE AND expires_at > $9) < $10",
+            )
+            .bind(c.id.to_string())
+            .bind(account)
+            .bind(&c.code)
+            .bind(i64::from(c.bot_account_id))
+            .bind(&client)
+            .bind(c.audience.as_deref())
+            .bind(c.created_at)
+            .bind(c.expires_at)
+            .bind(now)
+            .bind(i64::try_from(limits.pending_challenges_per_account).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+            if added.rows_affected() == 1 {
+                return Ok(Admission::Added { evicted: 0 });
+            }
+        }
         let mut tx = self.pool.begin().await?;
         let own: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM challenges WHERE account_id = $1 AND requested_by = $2 \

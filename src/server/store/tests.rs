@@ -225,6 +225,45 @@ async fn a_nonce_is_single_use_until_forgotten(store: Store) {
     assert!(ok(store.use_nonce(&device, 5, 200).await));
 }
 
+/// Many requests at once (SQLite writes them in one batch): one nonce is accepted once,
+/// and every distinct challenge is admitted.
+async fn concurrent_writes_keep_their_rules(store: Store) {
+    let store = std::sync::Arc::new(store);
+    let device = id(9);
+    let tries: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.use_nonce(&device, 77, 1000).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tries {
+        if ok(t.await.unwrap_or_else(|e| panic!("{e}"))) {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1, "a nonce is accepted once");
+    let adds: Vec<_> = (100..140u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .add_challenge(
+                        challenge(n, u32::from(n), client(n), 1000),
+                        &Limits::default(),
+                        0,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for a in adds {
+        let admitted = ok(a.await.unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(admitted, Admission::Added { evicted: 0 });
+    }
+    assert_eq!(ok(store.challenge_count(0).await), 40);
+}
+
 async fn tokens_expire_and_are_revocable(store: Store) {
     let c = challenge(1, 9, client(1), 1000);
     add(&store, c.clone(), &Limits::default()).await;
@@ -534,6 +573,7 @@ backend_tests!(
     a_challenge_is_validated_and_consumed_once,
     an_expired_challenge_is_neither_pending_nor_validated,
     a_nonce_is_single_use_until_forgotten,
+    concurrent_writes_keep_their_rules,
     tokens_expire_and_are_revocable,
     a_devices_oldest_session_ends_beyond_the_cap,
     devices_are_capped_and_old_inactive_ones_forgotten,

@@ -6,6 +6,8 @@
 //! transaction through a crash of the process (`kill -9`); only a power loss can take the
 //! last ones back (the README says so).
 
+mod batch;
+
 use super::{
     Admission, Completion, DataDir, Device, DevicesFull, NewChallenge, OpenError, PendingChallenge,
     RevokedAll, Sender, SigningKeyRecord, StoreError, StoreResult, Swept, TokenGrant, TokenKind,
@@ -25,12 +27,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "initial",
-        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../../../migrations/sqlite/0001_initial.sql"),
     ),
     (
         2,
         "owned devices and access tokens",
-        include_str!("../../../migrations/sqlite/0002_owned_devices_and_access_tokens.sql"),
+        include_str!("../../../../migrations/sqlite/0002_owned_devices_and_access_tokens.sql"),
     ),
 ];
 
@@ -43,6 +45,7 @@ const READERS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    batch: batch::Batcher,
     _dir: DataDir,
 }
 
@@ -126,6 +129,7 @@ impl SqliteStore {
             .await
             .map_err(unreadable)?;
         Ok(SqliteStore {
+            batch: batch::Batcher::start(writer.clone()),
             writer,
             reader,
             _dir: dir,
@@ -146,6 +150,24 @@ impl SqliteStore {
     ) -> StoreResult<Admission> {
         let client = c.requested_by.to_string();
         let account = i64::from(c.account.get());
+        if !near_full {
+            // The usual case (the client under its cap for the account, the store far
+            // from full) goes through the group commit.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let admit = batch::Admit {
+                challenge: c.clone(),
+                now,
+                cap: i64::try_from(limits.pending_challenges_per_account).unwrap_or(i64::MAX),
+                reply,
+            };
+            if self
+                .batch
+                .submit(batch::Write::Admit(admit), answer)
+                .await?
+            {
+                return Ok(Admission::Added { evicted: 0 });
+            }
+        }
         let mut tx = self.writer.begin().await?;
         let own: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM challenges WHERE account_id = ?1 AND requested_by = ?2 \
@@ -697,24 +719,14 @@ impl SqliteStore {
         timestamp_ms: i64,
         forget_at: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO nonces (device_id, timestamp_ms, forget_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(device.to_string())
-        .bind(timestamp_ms)
-        .bind(forget_at)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 1 {
-            // Best effort, for the device list: the nonce itself is already recorded.
-            sqlx::query("UPDATE devices SET last_used_at = ?1 WHERE id = ?2")
-                .bind(timestamp_ms)
-                .bind(device.to_string())
-                .execute(&self.writer)
-                .await?;
-        }
-        Ok(done.rows_affected() == 1)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let nonce = batch::Nonce {
+            device: *device,
+            timestamp_ms,
+            forget_at,
+            reply,
+        };
+        self.batch.submit(batch::Write::Nonce(nonce), answer).await
     }
 
     pub async fn secret_or_insert(&self, name: &str, value: &str) -> StoreResult<String> {
