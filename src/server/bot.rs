@@ -9,7 +9,7 @@
 
 use super::app::App;
 use super::challenges::millis;
-use super::log::log_event;
+use super::log::{log_event, log_sampled};
 use crate::gd::{self, GdError, Message, endpoint};
 use crate::gd_client::GdClient;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -290,7 +290,8 @@ impl Bot {
             self.app.announce_validated();
         }
         for id in &inbox.unparsed_ids {
-            log_event!(
+            log_sampled!(
+                MessageIgnored,
                 "bot deletes message {id}, which does not parse (a subject that is not base64 UTF-8?)"
             );
         }
@@ -335,11 +336,11 @@ impl Bot {
                 continue;
             };
             if message.account_id != challenge.account.get() {
-                log_event!(
-                    "bot ignored message {} from account {}: challenge {} belongs to account {}",
+                log_sampled!(
+                    MessageIgnored,
+                    "bot ignored message {} from account {}: the challenge belongs to account {}",
                     message.id,
                     message.account_id,
-                    challenge.id,
                     challenge.account
                 );
             } else if self
@@ -347,11 +348,9 @@ impl Bot {
                 .store
                 .validate_challenge(&challenge.id, now, keep_until)
             {
-                log_event!(
-                    "challenge {} validated for account {}",
-                    challenge.id,
-                    challenge.account
-                );
+                // Never the challenge id: it is all a log reader would need to
+                // collect the token before the player.
+                log_event!("a challenge of account {} was validated", challenge.account);
                 validated += 1;
             }
         }

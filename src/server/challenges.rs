@@ -2,7 +2,7 @@
 //! validated one for a token, with the long poll existing clients rely on.
 
 use super::app::App;
-use super::log::log_event;
+use super::log::{log_event, log_sampled};
 use super::rate_limit::client_of;
 use super::reply::ApiError;
 use super::store::{Challenge, Completion, TokenGrant};
@@ -30,8 +30,10 @@ pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeD
         .store
         .add_challenge(id, challenge, limits, now)
         .map_err(|full| {
-            log_event!(
-                "challenge for account {account} refused: {} held",
+            app.metrics.challenge_refused();
+            log_sampled!(
+                ChallengesFull,
+                "challenge refused: {} held",
                 limits.challenges
             );
             let retry_after_s = full.retry_after_ms.unsigned_abs().div_ceil(1000);
@@ -40,9 +42,11 @@ pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeD
                 retry_after_s,
             )
         })?;
-    if let Some(old) = evicted {
-        log_event!(
-            "challenge {old} of account {account} evicted: over {} pending",
+    if evicted.is_some() {
+        app.metrics.challenge_evicted();
+        log_sampled!(
+            ChallengeEvicted,
+            "a challenge of account {account} was evicted: over {} pending",
             limits.pending_challenges_per_account
         );
     }
@@ -74,7 +78,7 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
                     "challenge {id} is unknown, expired or already used"
                 )));
             }
-            Completion::Consumed(account) => return Ok(issue_token(app, account, id)),
+            Completion::Consumed(account) => return Ok(issue_token(app, account)),
             Completion::Pending if !hinted => {
                 app.bot.hint();
                 hinted = true;
@@ -94,7 +98,7 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
     )))
 }
 
-fn issue_token(app: &App, account: AccountId, challenge: Uuid) -> String {
+fn issue_token(app: &App, account: AccountId) -> String {
     let token = tokens::new_token();
     let expires_at = app.now_ms().saturating_add(millis(app.config.token_ttl));
     let grant = TokenGrant {
@@ -104,7 +108,7 @@ fn issue_token(app: &App, account: AccountId, challenge: Uuid) -> String {
     };
     app.store.add_token(TokenHash::of(&token), grant);
     app.metrics.token_issued();
-    log_event!("token issued to account {account} for challenge {challenge}");
+    log_event!("token issued to account {account}");
     token
 }
 

@@ -1,9 +1,18 @@
 //! One timestamped line per notable event, on stderr. Callers never pass a token, a gjp2
-//! or a key here: only ids, account numbers and reasons.
+//! or a key here: only account numbers, device ids and reasons, and never the id or
+//! code of a challenge, which are what collects a token (protocol.md section 5).
+//!
+//! Events an attacker can cause at will (429s, evictions, refused connections) go
+//! through [`log_sampled!`]: they are counted in the metrics, and logged at most once per
+//! [`SAMPLE_EVERY`] per kind with the number left out, so they cannot flood the log.
 
 use crate::clock;
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// At most one line per this interval for each [`Sampled`] kind.
+pub(crate) const SAMPLE_EVERY_MS: i64 = 10_000;
 
 /// Writes `2024-05-01T12:00:00.123Z message` to stderr. A failed write is ignored:
 /// `eprintln!` would panic when stderr is a closed pipe, killing a request or the bot
@@ -23,6 +32,75 @@ macro_rules! log_event {
     };
 }
 pub(crate) use log_event;
+
+/// Kinds of attacker-driven events, each sampled on its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sampled {
+    /// A request answered 429.
+    RateLimited,
+    /// A pending challenge evicted by a newer one for the same account.
+    ChallengeEvicted,
+    /// A challenge refused because the store is full.
+    ChallengesFull,
+    /// A connection closed at once: its address holds its share.
+    ConnectionRefused,
+    /// `accept` failed (out of descriptors, or a reset before accept).
+    AcceptFailed,
+    /// A GD message the bot ignored (an unparsable subject, or a sender that does not
+    /// own the challenge).
+    MessageIgnored,
+    /// A refused nonce.
+    NonceRefused,
+}
+
+const SAMPLED_KINDS: usize = 7;
+const _: () = assert!(Sampled::NonceRefused as usize + 1 == SAMPLED_KINDS);
+
+struct Sample {
+    last_ms: AtomicI64,
+    skipped: AtomicU64,
+}
+
+static SAMPLES: [Sample; SAMPLED_KINDS] = [const {
+    Sample {
+        last_ms: AtomicI64::new(i64::MIN),
+        skipped: AtomicU64::new(0),
+    }
+}; SAMPLED_KINDS];
+
+/// Writes the event if no line of its kind was written in the last [`SAMPLE_EVERY_MS`],
+/// saying how many were left out since; otherwise only counts it.
+pub(crate) fn sampled(kind: Sampled, args: fmt::Arguments<'_>) {
+    let sample = &SAMPLES[kind as usize];
+    let now = clock::now_ms();
+    let last = sample.last_ms.load(Ordering::Relaxed);
+    let due = last == i64::MIN || now.saturating_sub(last) >= SAMPLE_EVERY_MS;
+    // Only the thread that moves `last_ms` writes; the others count themselves skipped.
+    if !due
+        || sample
+            .last_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        sample.skipped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    match sample.skipped.swap(0, Ordering::Relaxed) {
+        0 => event(args),
+        n => event(format_args!("{args} ({n} more like it not logged)")),
+    }
+}
+
+/// `log_sampled!(Sampled::RateLimited, "rate limited: {limit:?}")`: see [`sampled`].
+macro_rules! log_sampled {
+    ($kind:ident, $($arg:tt)*) => {
+        $crate::server::log::sampled(
+            $crate::server::log::Sampled::$kind,
+            format_args!($($arg)*),
+        )
+    };
+}
+pub(crate) use log_sampled;
 
 /// RFC 3339 UTC time with milliseconds, without a date crate.
 pub(crate) fn utc_timestamp(unix_ms: i64) -> String {

@@ -46,6 +46,9 @@ pub struct Metrics {
     session_tokens_issued: AtomicU64,
     nonce_rejections: [AtomicU64; NonceRejection::ALL.len()],
     rate_limited: AtomicU64,
+    challenges_evicted: AtomicU64,
+    challenges_refused: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -99,6 +102,18 @@ impl Metrics {
     pub fn rate_limited(&self) {
         bump(&self.rate_limited, 1);
     }
+    /// A pending challenge evicted by a newer one for the same account.
+    pub fn challenge_evicted(&self) {
+        bump(&self.challenges_evicted, 1);
+    }
+    /// A challenge refused because the server holds all it may (503).
+    pub fn challenge_refused(&self) {
+        bump(&self.challenges_refused, 1);
+    }
+    /// A connection closed at once because its address held its share.
+    pub fn connection_refused(&self) {
+        bump(&self.connections_refused, 1);
+    }
 
     /// A consistent-enough copy for reading.
     pub fn snapshot(&self) -> MetricsSnapshot {
@@ -128,6 +143,9 @@ impl Metrics {
                 .map(|(r, c)| (r.code(), get(c)))
                 .collect(),
             rate_limited: get(&self.rate_limited),
+            challenges_evicted: get(&self.challenges_evicted),
+            challenges_refused: get(&self.challenges_refused),
+            connections_refused: get(&self.connections_refused),
         }
     }
 }
@@ -155,6 +173,12 @@ pub struct MetricsSnapshot {
     pub nonce_rejections: Vec<(&'static str, u64)>,
     /// Requests answered 429.
     pub rate_limited: u64,
+    /// Pending challenges evicted by newer ones for the same account.
+    pub challenges_evicted: u64,
+    /// Challenges refused because the server held all it may (503).
+    pub challenges_refused: u64,
+    /// Connections closed at once because their address held its share.
+    pub connections_refused: u64,
 }
 
 impl MetricsSnapshot {

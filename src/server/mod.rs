@@ -22,6 +22,7 @@ mod prometheus;
 mod rate_limit;
 mod reply;
 mod routes;
+mod serve;
 mod store;
 mod tokens;
 
@@ -33,7 +34,7 @@ use bot::Bot;
 use certs::CertAuthority;
 use emulator::Emulator;
 use log::log_event;
-use std::future::IntoFuture;
+use serve::{ConnectionLimits, SHUTDOWN_GRACE};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,8 +53,6 @@ pub const DEFAULT_GD_POLL_INTERVAL: Duration = Duration::from_millis(2000);
 pub const DEFAULT_EMULATOR_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Requests per minute per IP with real GD (0 = off, the emulator default).
 pub const DEFAULT_GD_RATE_LIMIT: u32 = 30;
-/// How long in-flight requests get to finish when the server stops.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often expired records are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -98,7 +97,27 @@ pub struct Config {
     pub gd_timeout: Duration,
     /// Caps on stored challenges, devices, sessions and emulator data.
     pub limits: Limits,
+    /// A request's header must arrive within this, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// Connections one address (an IPv6 /64) may hold at once; 0 = no cap. Behind a
+    /// proxy every connection comes from the proxy: raise it or turn it off there.
+    pub max_connections_per_address: usize,
 }
+
+/// Default [`Config::header_read_timeout`]: a slow mobile link sends a header in well
+/// under a second; a client that takes longer is holding a socket.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Config::idle_timeout`]: longer than the client library's pauses between
+/// polls (1 s), so its connections are reused, short enough to free idle sockets.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Config::max_connections_per_address`]: above what one busy NAT or the
+/// loopback benchmarks (some 200 at once) use, far below the descriptor limit a
+/// server gets once it raised its soft limit.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Longest header-read and idle timeout.
+pub const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Default for Config {
     fn default() -> Self {
@@ -121,6 +140,9 @@ impl Default for Config {
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
             limits: Limits::default(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -213,6 +235,12 @@ fn check_durations(config: &Config) -> io::Result<()> {
         ("session TTL", config.session_ttl, MAX_TTL),
         ("certificate validity", config.certificate_validity, MAX_TTL),
         ("GD timeout", config.gd_timeout, MAX_GD_TIMEOUT),
+        (
+            "header-read timeout",
+            config.header_read_timeout,
+            MAX_CONNECTION_TIMEOUT,
+        ),
+        ("idle timeout", config.idle_timeout, MAX_CONNECTION_TIMEOUT),
     ];
     for (name, value, max) in durations {
         if value.is_zero() {
@@ -262,6 +290,7 @@ impl ServerHandle {
     /// Starts a server and returns once it accepts connections.
     pub fn start(config: Config) -> io::Result<ServerHandle> {
         config.validate()?;
+        serve::raise_fd_limit();
         let listener = std::net::TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -453,17 +482,14 @@ async fn serve(
             return;
         }
     };
-    let mut stop = app.watch_shutdown();
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    });
-    let server = tokio::spawn(server.into_future());
+    let limits = ConnectionLimits {
+        header_read_timeout: app.config.header_read_timeout,
+        idle_timeout: app.config.idle_timeout,
+        per_address: app.config.max_connections_per_address,
+    };
     let sweeper = tokio::spawn(sweep_periodically(app.clone()));
     let _ = ready.send(Ok(()));
-    let _ = app.watch_shutdown().wait_for(|stopped| *stopped).await;
-    // Long polls answer at once on shutdown; other requests get a short grace period.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    serve::serve(listener, router, app, limits).await;
     sweeper.abort();
 }
 

@@ -120,6 +120,24 @@ pub fn render(app: &App) -> String {
         "Requests answered 429.",
         m.rate_limited,
     );
+    counter(
+        &mut out,
+        "dashauth_challenges_evicted_total",
+        "Pending challenges evicted by newer ones for the same account.",
+        m.challenges_evicted,
+    );
+    counter(
+        &mut out,
+        "dashauth_challenges_refused_total",
+        "Challenges refused because the server held all it may (503).",
+        m.challenges_refused,
+    );
+    counter(
+        &mut out,
+        "dashauth_connections_refused_total",
+        "Connections closed at once because their address held its share.",
+        m.connections_refused,
+    );
     family(
         &mut out,
         "dashauth_pending_challenges",
