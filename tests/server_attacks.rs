@@ -194,3 +194,129 @@ fn the_descriptor_soft_limit_is_raised_to_the_hard_limit_at_start() {
     assert_eq!(numbers.len(), 2, "{line}");
     assert_eq!(numbers[0], numbers[1], "soft limit below hard: {line}");
 }
+
+/// A `dashauth-server` process whose log (stderr) is collected line by line, as a log
+/// shipper would; killed when dropped.
+struct LoggedServer {
+    child: std::process::Child,
+    base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LoggedServer {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dashauth-server"))
+            .args(["--listen", "127.0.0.1:0", "--poll-interval-ms", "50"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = line.trim().replace("listening on ", "");
+        LoggedServer { child, base, log }
+    }
+
+    fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
+    }
+}
+
+impl Drop for LoggedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every UUID-shaped word of `text`: what a log reader would try.
+fn uuids_in(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|w| w.len() == 36 && w.matches('-').count() == 4)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_log_reader_cannot_collect_a_players_token() {
+    use dashauth::gd_client::GdClient;
+    use dashauth::http::{Http, Method};
+    let server = LoggedServer::start();
+    let http = Http::new(Duration::from_secs(10));
+    let get = |path: &str| {
+        http.send(Method::Get, &format!("{}{path}", server.base), None, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let challenge: serde_json::Value =
+        serde_json::from_str(&get("/request_challenge/9010").body).unwrap_or_default();
+    let id = challenge["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let code = challenge["data"]["challenge"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let bot = challenge["data"]["bot_account_id"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(!id.is_empty() && !code.is_empty(), "{challenge}");
+
+    let player = GdClient::new(
+        Http::new(Duration::from_secs(10)),
+        &format!("{}/database", server.base),
+    );
+    let gjp2 = format!("{:040x}", 9010);
+    let subject = dashauth::protocol::challenge_subject(&code);
+    player
+        .upload_message(
+            9010,
+            &gjp2,
+            u32::try_from(bot).unwrap_or_default(),
+            &subject,
+            "hi",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    server_support::eventually("the bot to validate the challenge", || {
+        get("/metrics")
+            .body
+            .contains("dashauth_challenges_validated_total 1")
+    });
+
+    // The challenge is now collectable. The reader tries everything the log offers.
+    let log = server.log();
+    assert!(!log.contains(&id), "the challenge id is in the log:\n{log}");
+    assert!(
+        !log.contains(&code),
+        "the challenge code is in the log:\n{log}"
+    );
+    for candidate in uuids_in(&log) {
+        let reply = get(&format!("/challenge_complete/{candidate}?wait_ms=0"));
+        assert_ne!(reply.status, 200, "{candidate} from the log gave a token");
+    }
+
+    let reply = get(&format!("/challenge_complete/{id}?wait_ms=0"));
+    assert_eq!(
+        reply.status, 200,
+        "the player collects the token: {}",
+        reply.body
+    );
+    let log = server.log();
+    assert!(!log.contains(&id) && !log.contains(&code), "{log}");
+}
