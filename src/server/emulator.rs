@@ -74,6 +74,8 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 struct Faults {
     rate_bits: AtomicU64,
     state: AtomicU64,
+    /// Whether `-1` is among the kinds drawn.
+    rejections: std::sync::atomic::AtomicBool,
 }
 
 impl Faults {
@@ -85,6 +87,7 @@ impl Faults {
         Faults {
             rate_bits: AtomicU64::new(rate.to_bits()),
             state: AtomicU64::new(seed | 1),
+            rejections: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -114,7 +117,13 @@ impl Faults {
         }
         let r = self.next_random();
         let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
-        (unit < rate).then(|| Fault::ALL[(r % Fault::ALL.len() as u64) as usize])
+        // Fault::ALL starts with Rejected: without rejections, draw from the rest.
+        let kinds = if self.rejections.load(Ordering::Relaxed) {
+            &Fault::ALL[..]
+        } else {
+            &Fault::ALL[1..]
+        };
+        (unit < rate).then(|| kinds[(r % kinds.len() as u64) as usize])
     }
 }
 
@@ -214,6 +223,12 @@ impl Emulator {
     /// Changes the share of requests that fail, 0.0 ..= 1.0.
     pub fn set_fault_rate(&self, rate: f64) {
         self.faults.set_rate(rate);
+    }
+
+    /// Whether injected faults include `-1`, which a client must not retry (GD answers
+    /// it to wrong credentials); on by default.
+    pub fn set_fault_rejections(&self, on: bool) {
+        self.faults.rejections.store(on, Ordering::Relaxed);
     }
 
     /// Changes the delay added to every request.

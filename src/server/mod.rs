@@ -389,6 +389,14 @@ impl ServerHandle {
         }
     }
 
+    /// Whether the emulator's injected faults include GD's `-1` (on by default), for
+    /// tests of what a client retries: `-1` is the one fault it must not.
+    pub fn set_gd_fault_rejections(&self, on: bool) {
+        if let Some(emulator) = &self.emulator {
+            emulator.set_fault_rejections(on);
+        }
+    }
+
     /// Changes the delay the emulator adds to every request; no effect with real GD.
     pub fn set_gd_latency(&self, latency: Duration) {
         if let Some(emulator) = &self.emulator {
