@@ -197,7 +197,9 @@ fn ms(d: Duration) -> String {
 }
 
 fn report(samples: &[Sample]) {
-    println!("| t (s) | server RSS (KiB) | open fds | cycles | login p50 / p99 (ms) | device sign-in p50 (ms) | whoami p50 / p99 (ms) | errors |");
+    println!(
+        "| t (s) | server RSS (KiB) | open fds | cycles | login p50 / p99 (ms) | device sign-in p50 (ms) | whoami p50 / p99 (ms) | errors |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in samples {
         println!(
@@ -216,7 +218,10 @@ fn report(samples: &[Sample]) {
     }
     let warm: Vec<&Sample> = samples.iter().filter(|s| s.at >= WARM_UP).collect();
     let (Some(first), Some(last)) = (warm.first(), warm.last()) else {
-        println!("\n(too short for a verdict: run past the {} s warm-up)", WARM_UP.as_secs());
+        println!(
+            "\n(too short for a verdict: run past the {} s warm-up)",
+            WARM_UP.as_secs()
+        );
         return;
     };
     let max_rss = warm.iter().map(|s| s.rss_kib).max().unwrap_or(0);

@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
         let again = gd::parse_message_page(&gd::format_message_page(&raw, page.page));
         if !raw.is_empty() {
             let again = again.unwrap_or_else(|e| panic!("a formatted listing does not parse: {e}"));
-            let senders = |p: &gd::MessagePage| p.messages.iter().map(|m| m.account_id).collect::<Vec<_>>();
+            let senders =
+                |p: &gd::MessagePage| p.messages.iter().map(|m| m.account_id).collect::<Vec<_>>();
             assert_eq!(senders(&again), senders(&page));
         }
     }
