@@ -109,8 +109,9 @@ pub struct Config {
 /// Default [`Config::header_read_timeout`]: a slow mobile link sends a header in well
 /// under a second; a client that takes longer is holding a socket.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default [`Config::idle_timeout`]: longer than the client library's pauses between
-/// polls (1 s), so its connections are reused, short enough to free idle sockets.
+/// Default [`Config::idle_timeout`]: longer than the client library keeps an idle
+/// connection for reuse (ureq: 15 s), so it never sends a request on a connection the
+/// server is closing; short enough to free idle sockets.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`Config::max_connections_per_address`]: above what one busy NAT or the
 /// loopback benchmarks (some 200 at once) use, far below the descriptor limit a
