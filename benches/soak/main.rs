@@ -3,8 +3,13 @@
 //! open descriptors and request latency over time (issue 12). Not a test: run it with
 //! `./bench/soak.sh` (`DASHAUTH_SOAK_SECONDS`, default 180); BENCHMARKS.md has a result.
 //!
-//! Each cycle revokes what it created (device, token), so a server without leaks holds
-//! the same data at every sample: growth after warm-up is a leak, not data.
+//! Players come from a pool of [`ACCOUNTS`] accounts and each cycle revokes the login
+//! token it got, so a server without leaks holds the same data at every sample: growth
+//! after warm-up is a leak, not data. Each player registers its device once (handshake
+//! with its first login token) and signs in with it every cycle (session and `me`, each
+//! with a fresh nonce). `DASHAUTH_SOAK_HANDSHAKES=1` makes every cycle register a new
+//! device and revoke it instead; the in-memory store keeps revoked devices, so that
+//! mode measures their cost rather than a flat line.
 
 #[path = "../dashauth/server.rs"]
 #[allow(dead_code)] // the soak uses part of the bench's server helper
@@ -22,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// Concurrent players.
 const WORKERS: usize = 8;
+/// Accounts the players log in as, in turn.
+const ACCOUNTS: u32 = 64;
 /// Token checks per cycle.
 const WHOAMI_PER_CYCLE: usize = 5;
 /// Seconds between two samples.
@@ -86,8 +93,16 @@ fn login(client: &Client, account: u32) -> Result<dashauth::client::Token, Strin
     }
 }
 
-/// One player's cycle: login, device sign-in, token checks, then revoke both.
-fn cycle(client: &Client, key: &DeviceKey, account: u32, window: &Mutex<Window>) {
+/// One player's cycle: login, device sign-in, token checks, then revoke the token (and,
+/// with `handshakes`, register a new device first and revoke it after).
+fn cycle(
+    client: &Client,
+    key: &DeviceKey,
+    account: u32,
+    device: &mut Option<Device>,
+    handshakes: bool,
+    window: &Mutex<Window>,
+) {
     let record = |f: fn(&mut Window) -> &mut Vec<Duration>, d: Duration| {
         f(&mut window.lock().unwrap_or_else(|e| e.into_inner())).push(d)
     };
@@ -102,14 +117,17 @@ fn cycle(client: &Client, key: &DeviceKey, account: u32, window: &Mutex<Window>)
     };
     record(|w| &mut w.login, started.elapsed());
     let started = Instant::now();
-    let signed_in = Device::register(client, &token, key, "soak", "linux").and_then(|device| {
-        device.session(client)?;
-        device.me(client)?;
-        Ok(device)
-    });
-    match &signed_in {
-        Ok(_) => record(|w| &mut w.device, started.elapsed()),
-        Err(e) => error("device sign-in", e.to_string()),
+    if device.is_none() || handshakes {
+        match Device::register(client, &token, key, "soak", "linux") {
+            Ok(registered) => *device = Some(registered),
+            Err(e) => return error("device handshake", e.to_string()),
+        }
+    }
+    if let Some(signed_in) = device.as_ref() {
+        match signed_in.session(client).and_then(|_| signed_in.me(client)) {
+            Ok(_) => record(|w| &mut w.device, started.elapsed()),
+            Err(e) => error("device sign-in", e.to_string()),
+        }
     }
     for _ in 0..WHOAMI_PER_CYCLE {
         let started = Instant::now();
@@ -118,9 +136,11 @@ fn cycle(client: &Client, key: &DeviceKey, account: u32, window: &Mutex<Window>)
             Err(e) => error("whoami", e.to_string()),
         }
     }
-    if let Ok(device) = &signed_in {
-        if let Err(e) = client.revoke_device(&token, &device.id()) {
-            error("device revoke", e.to_string());
+    if handshakes {
+        if let Some(old) = device.take() {
+            if let Err(e) = client.revoke_device(&token, &old.id()) {
+                error("device revoke", e.to_string());
+            }
         }
     }
     if let Err(e) = client.revoke_token(&token) {
@@ -133,6 +153,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(180);
+    let handshakes = std::env::var("DASHAUTH_SOAK_HANDSHAKES").is_ok_and(|v| v == "1");
     let server = Server::start("soak");
     let pid = server.pid();
     let client = Client::new(&server.base_url())
@@ -144,7 +165,7 @@ fn main() {
         .collect();
     let window = Arc::new(Mutex::new(Window::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let next_account = Arc::new(AtomicU32::new(500_000));
+    let next_account = Arc::new(AtomicU32::new(0));
     let cycles = Arc::new(AtomicU32::new(0));
     let started = Instant::now();
     let samples = std::thread::scope(|scope| {
@@ -152,9 +173,13 @@ fn main() {
             let (client, window, stop) = (&client, &window, &stop);
             let (next_account, cycles) = (&next_account, &cycles);
             scope.spawn(move || {
+                // The device stays with the account of the first login; sign-ins by
+                // nonce do not depend on which account logs in later.
+                let mut device = None;
                 while !stop.load(Ordering::Relaxed) {
-                    let account = next_account.fetch_add(1, Ordering::Relaxed);
-                    cycle(client, key, account, window);
+                    let turn = next_account.fetch_add(1, Ordering::Relaxed);
+                    let account = 500_000 + turn % ACCOUNTS;
+                    cycle(client, key, account, &mut device, handshakes, window);
                     cycles.fetch_add(1, Ordering::Relaxed);
                 }
             });
