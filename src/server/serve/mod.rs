@@ -54,15 +54,10 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Some(slot) = slots.take(peer.ip()) else {
-                        // Dropping the stream closes it: the cheapest answer to a client
-                        // that already holds its share.
-                        app.metrics.connection_refused();
-                        log_sampled!(ConnectionRefused, "connection refused: the address holds {} connections", limits.per_address);
-                        continue;
-                    };
-                    let connection = Connection { router: router.clone(), app: app.clone(), limits, peer, _slot: slot };
-                    connections.spawn(connection.serve(stream));
+                    // A refused stream is dropped here, which closes it.
+                    if let Some(connection) = admit(&slots, &router, &app, limits, peer) {
+                        connections.spawn(connection.serve(stream));
+                    }
                 }
                 Err(e) => accept_failed(e).await,
             },
@@ -76,6 +71,33 @@ pub async fn serve(
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
         connections.abort_all();
     }
+}
+
+/// The connection from `peer`, or `None` when its address already holds its share:
+/// closing at once is the cheapest answer to a client that holds that many.
+fn admit(
+    slots: &Slots,
+    router: &axum::Router,
+    app: &Arc<App>,
+    limits: ConnectionLimits,
+    peer: SocketAddr,
+) -> Option<Connection> {
+    let Some(slot) = slots.take(peer.ip()) else {
+        app.metrics.connection_refused();
+        log_sampled!(
+            ConnectionRefused,
+            "connection refused: the address holds {} connections",
+            limits.per_address
+        );
+        return None;
+    };
+    Some(Connection {
+        router: router.clone(),
+        app: app.clone(),
+        limits,
+        peer,
+        _slot: slot,
+    })
 }
 
 /// Out of descriptors (EMFILE/ENFILE) or a connection reset before it was accepted: the
