@@ -183,16 +183,36 @@ fn a_header_sent_too_slowly_is_cut_off() {
     );
 }
 
+#[cfg(unix)]
+fn nofile_limit() -> libc::rlimit {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer to a local.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    limit
+}
+
+#[cfg(unix)]
 #[test]
 fn the_descriptor_soft_limit_is_raised_to_the_hard_limit_at_start() {
-    let _server = start_server(|_| {});
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    let Some(line) = limits.lines().find(|l| l.starts_with("Max open files")) else {
-        return; // not Linux: nothing to read the limit from
+    // Lowered first, so that the test shows the raise wherever soft and hard start
+    // equal (half the hard limit still leaves the other tests here plenty).
+    let before = nofile_limit();
+    let lowered = libc::rlimit {
+        rlim_cur: before.rlim_max / 2,
+        rlim_max: before.rlim_max,
     };
-    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
-    assert_eq!(numbers.len(), 2, "{line}");
-    assert_eq!(numbers[0], numbers[1], "soft limit below hard: {line}");
+    // SAFETY: setrlimit reads one rlimit through a valid pointer to a local.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+    assert!(nofile_limit().rlim_cur < before.rlim_max);
+    let _server = start_server(|_| {});
+    let after = nofile_limit();
+    assert_eq!(after.rlim_cur, after.rlim_max, "soft limit below hard");
 }
 
 /// A `dashauth-server` process whose log (stderr) is collected line by line, as a log
