@@ -17,8 +17,9 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 tests/c/check_coverage.sh
-cargo build --lib
 cargo build --features server --bin dashauth-server
+# Last, so target/debug/libdashauth.so is the library as mods link it (no server).
+cargo build --lib
 
 server_pid=""
 stop_server() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; }
