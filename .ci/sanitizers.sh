@@ -24,7 +24,10 @@ cargo build --lib
 server_pid=""
 stop_server() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; }
 trap stop_server EXIT
-coproc SERVER { exec target/debug/dashauth-server --listen 127.0.0.1:0 --poll-interval-ms 50 2>"$out/server.log"; }
+# A fresh data directory: the harness registers devices for fixed accounts.
+rm -rf "$out/server-data"
+coproc SERVER { exec target/debug/dashauth-server --listen 127.0.0.1:0 --poll-interval-ms 50 \
+  --data-dir "$out/server-data" 2>"$out/server.log"; }
 server_pid=$SERVER_PID
 read -r first_line <&"${SERVER[0]}"
 base=${first_line#listening on }

@@ -14,4 +14,11 @@ mod_build="$target/bench-mod-build"
 mkdir -p "$mod_build"
 cp "$target/release/libdashauth.so" "$target/release/libdashauth.a" "$mod_build/"
 
+# The PostgreSQL figures need a server: the machine's, started as CI starts it, unless
+# DASHAUTH_TEST_DATABASE_URL names another. Each benchmark server gets a fresh database.
+if [ -z "${DASHAUTH_TEST_DATABASE_URL:-}" ]; then
+  DASHAUTH_TEST_DATABASE_URL=$(.ci/postgres.sh)
+  export DASHAUTH_TEST_DATABASE_URL
+fi
+
 DASHAUTH_BENCH_LIB_DIR="$(cd "$mod_build" && pwd)" cargo bench --bench dashauth

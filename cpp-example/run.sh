@@ -24,6 +24,8 @@ server_pid=
 # The server prints "listening on http://ADDR" alone on stdout; its log goes to stderr.
 server_out=$(mktemp "${TMPDIR:-/tmp}/dashauth-server-out.XXXXXX")
 server_log=$(mktemp "${TMPDIR:-/tmp}/dashauth-server-log.XXXXXX")
+# The demo's server state (SQLite) lives for this run only.
+server_data=$(mktemp -d "${TMPDIR:-/tmp}/dashauth-server-data.XXXXXX")
 # On every exit: stop the server we started; on failure, show its log.
 cleanup() {
   local status=$?
@@ -39,6 +41,7 @@ cleanup() {
     printf '\nDemo FAILED (exit status %d).\n' "$status" >&2
   fi
   rm -f "$server_out" "$server_log"
+  rm -rf "$server_data"
 }
 trap cleanup EXIT
 
@@ -76,7 +79,7 @@ done
 say "3/4 Starting dashauth-server with its GD emulator on a free loopback port"
 # Real GD answers in a few hundred milliseconds; the emulator imitates that here so the
 # walkthrough shows each login stage instead of finishing within one poll.
-"$lib_dir/dashauth-server" --listen 127.0.0.1:0 --gd-latency-ms 200 >"$server_out" 2>"$server_log" &
+"$lib_dir/dashauth-server" --listen 127.0.0.1:0 --data-dir "$server_data" --gd-latency-ms 200 >"$server_out" 2>"$server_log" &
 server_pid=$!
 server_url=
 for _ in $(seq 1 300); do # up to 30 s

@@ -568,7 +568,18 @@ pub(crate) fn gd_error(e: GdError, bot: AccountId) -> Error {
              (Settings > Account > Refresh Login), allow messages from everyone, and make sure \
              you have not blocked account {bot}, then try again."
         )),
-        GdError::Unavailable(detail) => Error::GdUnavailable(format!(
+        // Until the C API has a status of its own for it, a block reads as unavailable,
+        // with a message that says waiting will not help.
+        GdError::CdnBlocked(_) | GdError::Blacklisted => Error::GdUnavailable(format!(
+            "the Geometry Dash servers refuse every request from this network ({}); waiting \
+             does not help: try another network (mobile data, no VPN or proxy)",
+            e.kind()
+        )),
+        GdError::RateLimited(detail) => Error::GdUnavailable(format!(
+            "the Geometry Dash servers are rate-limiting this network ({detail}); wait a few \
+             minutes and try again"
+        )),
+        GdError::Unavailable(detail) | GdError::HtmlPage(detail) => Error::GdUnavailable(format!(
             "the Geometry Dash servers are not accepting requests right now ({detail}); wait a \
              few minutes and try again"
         )),
@@ -740,6 +751,16 @@ mod tests {
         assert!(matches!(
             gd_error(GdError::Network("refused".into()), bot),
             Error::Network(_)
+        ));
+        for blocked in [GdError::CdnBlocked("1005".into()), GdError::Blacklisted] {
+            assert!(matches!(
+                gd_error(blocked, bot),
+                Error::GdUnavailable(m) if m.contains("waiting does not help")
+            ));
+        }
+        assert!(matches!(
+            gd_error(GdError::RateLimited("1015".into()), bot),
+            Error::GdUnavailable(m) if m.contains("rate-limiting")
         ));
     }
 }

@@ -25,8 +25,11 @@ pub const MAX_SUBJECT_CHARS: usize = 35;
 pub const MAX_BODY_CHARS: usize = 200;
 /// Messages per page of `getGJMessages20.php`.
 pub const PAGE_SIZE: usize = 50;
-/// Messages per `deleteGJMessages20.php` request that every server accepts.
-pub const DELETE_BATCH: usize = 10;
+/// Ids per `deleteGJMessages20.php` request that GMDprivateServer honours: it deletes the
+/// first 10 of a longer list and still answers `1`
+/// (github.com/Cvolton/GMDprivateServer, `incl/messages/deleteGJMessages.php`). Real GD
+/// takes a whole page and more in one request (protocol.md section 6).
+pub const GDPS_DELETE_BATCH: usize = 10;
 
 /// The endpoints, relative to the database URL.
 pub mod endpoint {
@@ -38,14 +41,35 @@ pub mod endpoint {
     pub const DELETE_MESSAGES: &str = "deleteGJMessages20.php";
     /// Read one message with its body.
     pub const DOWNLOAD_MESSAGE: &str = "downloadGJMessage20.php";
+    /// Change the account's settings, among them who may message it (`mS`).
+    pub const UPDATE_ACCOUNT_SETTINGS: &str = "updateGJAccSettings20.php";
+    /// Put an account on the caller's block list.
+    pub const BLOCK_USER: &str = "blockGJUser20.php";
+    /// Take an account off the caller's block list.
+    pub const UNBLOCK_USER: &str = "unblockGJUser20.php";
+    /// The caller's friend list (`type=0`) or block list (`type=1`).
+    pub const GET_USER_LIST: &str = "getGJUserList20.php";
 }
 
-/// Why a GD answer is not usable.
+/// Why a GD answer is not usable. The kinds call for different reactions: a CDN block
+/// or RobTop's blacklist does not go away by waiting, a rate limit does, `-1` depends on
+/// the request (protocol.md section 6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GdError {
     /// `-1`: wrong credentials, messages disabled, recipient blocked us.
     Rejected,
-    /// The CDN refused or failed: an HTML page, a 5xx, a rate-limit text.
+    /// The GD CDN bans the caller's network or IP or a firewall rule matches it
+    /// (`error code: 1005`, `1006`, `1020`): waiting does not help, another host does.
+    CdnBlocked(String),
+    /// The GD CDN rate-limits the caller (`error code: 1015`, HTTP 429): waiting helps.
+    RateLimited(String),
+    /// RobTop's servers answered `no`: the caller's IP is on their blacklist, which
+    /// waiting does not lift.
+    Blacklisted,
+    /// An HTML page instead of GD's text: the CDN refused the request for a reason it did
+    /// not name in a known code.
+    HtmlPage(String),
+    /// GD failed: HTTP 5xx.
     Unavailable(String),
     /// Text that is not in GD's format.
     Malformed(String),
@@ -53,10 +77,48 @@ pub enum GdError {
     Network(String),
 }
 
+impl GdError {
+    /// Every kind, as [`GdError::kind`] names them: metric labels and log fields.
+    pub const KINDS: [&'static str; 8] = [
+        "rejected",
+        "cdn_blocked",
+        "rate_limited",
+        "blacklisted",
+        "html_page",
+        "unavailable",
+        "malformed",
+        "network",
+    ];
+
+    /// A short name of the kind, for logs, metrics and `/status`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GdError::Rejected => "rejected",
+            GdError::CdnBlocked(_) => "cdn_blocked",
+            GdError::RateLimited(_) => "rate_limited",
+            GdError::Blacklisted => "blacklisted",
+            GdError::HtmlPage(_) => "html_page",
+            GdError::Unavailable(_) => "unavailable",
+            GdError::Malformed(_) => "malformed",
+            GdError::Network(_) => "network",
+        }
+    }
+
+    /// Whether the host running the request is shut out, so that retrying from it is
+    /// pointless until an operator acts (another network, a support ticket).
+    pub fn is_host_blocked(&self) -> bool {
+        matches!(self, GdError::CdnBlocked(_) | GdError::Blacklisted)
+    }
+}
+
 impl fmt::Display for GdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GdError::Rejected => f.write_str("GD answered -1"),
+            GdError::CdnBlocked(m) => write!(f, "the GD CDN blocks this host: {m}"),
+            GdError::RateLimited(m) => write!(f, "the GD CDN rate-limits this host: {m}"),
+            GdError::Blacklisted => f.write_str("GD answered \"no\": this IP is blacklisted"),
+            GdError::HtmlPage(m) => write!(f, "the GD CDN answered an HTML page: {m}"),
             GdError::Unavailable(m) => write!(f, "GD unavailable: {m}"),
             GdError::Malformed(m) => write!(f, "malformed GD response: {m}"),
             GdError::Network(m) => write!(f, "could not reach GD: {m}"),
@@ -71,9 +133,13 @@ pub fn encode_subject(plain: &str) -> String {
     URL_SAFE.encode(plain.as_bytes())
 }
 
-/// Decodes a subject; accepts both base64 alphabets, with or without padding.
+/// Decodes a subject; accepts both base64 alphabets, with or without padding. Clients
+/// built on cocos2d's `ZipUtils` can leave NUL bytes after the base64 text (the buffer
+/// is longer than the text): the subject ends at the first NUL, as other GD
+/// implementations read it (protocol.md section 6).
 pub fn decode_subject(encoded: &str) -> Result<String, GdError> {
-    let bytes = decode_base64_lenient(encoded)?;
+    let text = encoded.split('\0').next().unwrap_or_default();
+    let bytes = decode_base64_lenient(text)?;
     String::from_utf8(bytes).map_err(|_| GdError::Malformed("subject is not UTF-8".into()))
 }
 
@@ -245,8 +311,9 @@ pub fn get_messages_form(
     caller_form(caller, &fields)
 }
 
-/// Form fields of `deleteGJMessages20.php` for up to [`DELETE_BATCH`] ids; `sender`
-/// deletes from the outbox.
+/// Form fields of `deleteGJMessages20.php` for `message_ids` in one request (real GD takes
+/// hundreds; see [`GDPS_DELETE_BATCH`] for servers that do not); `sender` deletes from
+/// the outbox.
 pub fn delete_messages_form(
     caller: Caller,
     account_id: u32,
@@ -273,17 +340,25 @@ pub fn delete_messages_form(
 
 /// Classifies a raw GD answer: the trimmed text when it is usable, otherwise why not.
 /// `-2` ("nothing") is returned as text: its meaning depends on the endpoint.
+///
+/// The CDN (Cloudflare) answers `error code: N` in plain text to clients that send no
+/// browser headers, as the GD client does: 1005 (the network's provider is banned), 1006
+/// (the IP is banned), 1020 (a firewall rule) and 1015 (rate limited); RobTop's own
+/// servers answer `no` to a blacklisted IP (both recorded by RealistikGDPS,
+/// github.com/RealistikGDPS/Ognisko pull 82, `rgdps/services/boomlings.py`).
 pub fn check_response(http_status: u16, body: &str) -> Result<&str, GdError> {
     let text = body.trim();
-    if text.starts_with('<') {
-        return Err(GdError::Unavailable(format!(
-            "the GD CDN answered an HTML page (HTTP {http_status}): rate limited or blocked"
-        )));
+    if let Some(code) = cloudflare_code(text) {
+        return Err(classify_cdn_code(code, http_status));
     }
-    if http_status == 429 || text.starts_with("error code:") {
-        return Err(GdError::Unavailable(format!(
-            "the GD CDN rate-limited the request (HTTP {http_status})"
-        )));
+    if text.starts_with('<') {
+        return Err(GdError::HtmlPage(format!("HTTP {http_status}")));
+    }
+    if text == "no" {
+        return Err(GdError::Blacklisted);
+    }
+    if http_status == 429 {
+        return Err(GdError::RateLimited(format!("HTTP {http_status}")));
     }
     if http_status >= 500 {
         return Err(GdError::Unavailable(format!(
@@ -297,6 +372,48 @@ pub fn check_response(http_status: u16, body: &str) -> Result<&str, GdError> {
         return Err(GdError::Rejected);
     }
     Ok(text)
+}
+
+/// Cloudflare error codes that shut a host out: waiting does not lift them.
+const CDN_BLOCK_CODES: [u16; 3] = [1005, 1006, 1020];
+/// Cloudflare's rate-limit code.
+const CDN_RATE_LIMIT_CODE: u16 = 1015;
+
+fn classify_cdn_code(code: u16, http_status: u16) -> GdError {
+    let detail = format!("error code {code} (HTTP {http_status})");
+    if CDN_BLOCK_CODES.contains(&code) {
+        GdError::CdnBlocked(detail)
+    } else if code == CDN_RATE_LIMIT_CODE {
+        GdError::RateLimited(detail)
+    } else {
+        GdError::HtmlPage(detail)
+    }
+}
+
+/// The Cloudflare error code of a CDN answer: the plain `error code: 1005`, or the
+/// `Error 1015` / `error code: 1015` an HTML error page carries.
+fn cloudflare_code(text: &str) -> Option<u16> {
+    let lower = text.get(..text.len().min(4096))?.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("error code:") {
+        return leading_number(rest);
+    }
+    if !lower.starts_with('<') {
+        return None;
+    }
+    ["error code: ", "error code ", "error "]
+        .iter()
+        .flat_map(|marker| lower.match_indices(marker).map(|(i, m)| i + m.len()))
+        .filter_map(|at| leading_number(&lower[at..]))
+        .find(|code| (1000..1100).contains(code))
+}
+
+fn leading_number(text: &str) -> Option<u16> {
+    let digits: String = text
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// One message of a `getGJMessages20.php` listing (or `downloadGJMessage20.php`), with
@@ -561,21 +678,48 @@ mod tests {
     }
 
     #[test]
-    fn html_and_server_errors_are_unavailable() {
-        assert!(matches!(
-            check_response(200, "<!DOCTYPE html><title>rate limited</title>"),
-            Err(GdError::Unavailable(_))
-        ));
-        assert!(matches!(
-            check_response(503, "1"),
-            Err(GdError::Unavailable(_))
-        ));
-        assert!(matches!(
-            check_response(200, "error code: 1015"),
-            Err(GdError::Unavailable(_))
-        ));
+    fn cdn_answers_are_told_apart() {
+        let kind = |status, body| check_response(status, body).map_err(|e| e.kind());
+        assert_eq!(kind(403, "error code: 1005"), Err("cdn_blocked"));
+        assert_eq!(kind(403, "error code: 1006\n"), Err("cdn_blocked"));
+        assert_eq!(kind(403, "error code: 1020"), Err("cdn_blocked"));
+        assert_eq!(kind(429, "error code: 1015"), Err("rate_limited"));
+        assert_eq!(kind(429, ""), Err("rate_limited"));
+        assert_eq!(kind(200, "no"), Err("blacklisted"));
+        assert_eq!(
+            kind(403, "<!DOCTYPE html><title>Error 1015</title>"),
+            Err("rate_limited"),
+            "an HTML page naming its code"
+        );
+        assert_eq!(
+            kind(403, "<html><span>Error 1006</span> Access denied</html>"),
+            Err("cdn_blocked")
+        );
+        assert_eq!(
+            kind(200, "<!DOCTYPE html><title>rate limited</title>"),
+            Err("html_page")
+        );
+        assert_eq!(kind(503, "1"), Err("unavailable"));
         assert_eq!(check_response(200, " -1\n"), Err(GdError::Rejected));
         assert_eq!(check_response(200, "1"), Ok("1"));
+        assert!(GdError::CdnBlocked(String::new()).is_host_blocked());
+        assert!(GdError::Blacklisted.is_host_blocked());
+        assert!(!GdError::RateLimited(String::new()).is_host_blocked());
+        assert!(GdError::KINDS.contains(&GdError::Blacklisted.kind()));
+    }
+
+    #[test]
+    fn subjects_end_at_the_first_nul() {
+        assert_eq!(decode_subject("YXV0aC1hYmM=\0\0\0"), Ok("auth-abc".into()));
+        assert_eq!(
+            decode_subject("YXV0aC1hYmM \0garbage"),
+            Ok("auth-abc".into())
+        );
+        let page = parse_message_page("1:5:2:42:4:YXV0aC1hYmM=\0\0:7:1 second#1:0:50");
+        assert_eq!(
+            page.map(|p| p.messages[0].subject.clone()),
+            Ok("auth-abc".into())
+        );
     }
 
     #[test]

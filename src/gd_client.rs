@@ -13,6 +13,7 @@ pub struct GdClient {
     http: Http,
     database_url: String,
     caller: Caller,
+    delete_batch: Option<usize>,
 }
 
 impl GdClient {
@@ -23,6 +24,7 @@ impl GdClient {
             http,
             database_url: database_url.trim_end_matches('/').to_string(),
             caller: Caller::Bot,
+            delete_batch: None,
         }
     }
 
@@ -32,6 +34,16 @@ impl GdClient {
         GdClient {
             caller: Caller::Player,
             ..GdClient::new(http, database_url)
+        }
+    }
+
+    /// Deletes at most `batch` ids per request, for GD servers that ignore the rest of a
+    /// longer list (GMDprivateServer keeps 10, see [`gd::GDPS_DELETE_BATCH`]); `None`
+    /// sends every id in one request, as real GD allows.
+    pub fn with_delete_batch(self, batch: Option<usize>) -> Self {
+        GdClient {
+            delete_batch: batch.filter(|n| *n > 0),
+            ..self
         }
     }
 
@@ -80,7 +92,8 @@ impl GdClient {
         gd::parse_message_page(&self.post(endpoint::GET_MESSAGES, &form)?)
     }
 
-    /// Deletes messages, [`gd::DELETE_BATCH`] per request; `sender` deletes from the outbox.
+    /// Deletes messages, all in one request unless [`Self::with_delete_batch`] set a
+    /// smaller batch; `sender` deletes from the outbox.
     pub fn delete_messages(
         &self,
         account_id: u32,
@@ -88,8 +101,9 @@ impl GdClient {
         message_ids: &[u64],
         sender: bool,
     ) -> Result<(), GdError> {
-        for batch in message_ids.chunks(gd::DELETE_BATCH) {
-            let form = gd::delete_messages_form(self.caller, account_id, gjp2, batch, sender);
+        let batch = self.delete_batch.unwrap_or(message_ids.len()).max(1);
+        for ids in message_ids.chunks(batch) {
+            let form = gd::delete_messages_form(self.caller, account_id, gjp2, ids, sender);
             expect_one(&self.post(endpoint::DELETE_MESSAGES, &form)?)?;
         }
         Ok(())

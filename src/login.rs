@@ -358,15 +358,18 @@ fn is_transient(e: &Error) -> bool {
 /// Whether sending the GD message again may succeed: a 5xx, an HTML error page, text in
 /// no GD format, or no answer at all. Not `-1` (GD refused this player: wrong
 /// credentials, messages closed, bot blocked), not the CDN's rate-limit or ban answers
-/// (`error code: 1005`, HTTP 429), and not `no`: repeating those only makes them last.
+/// (`error code: 1005`, `1015`, HTTP 429), and not RobTop's `no`: repeating those only
+/// makes them last.
 fn upload_failure_is_transient(e: &GdError) -> bool {
     match e {
-        GdError::Rejected => false,
-        GdError::Network(_) => true,
-        // check_response words CDN refusals (HTTP 429, `error code: …`) this way; HTML
-        // pages and 5xx are reported otherwise.
-        GdError::Unavailable(detail) => !detail.contains("rate-limited"),
-        GdError::Malformed(detail) => !detail.contains("\"no\""),
+        GdError::Network(_)
+        | GdError::Unavailable(_)
+        | GdError::HtmlPage(_)
+        | GdError::Malformed(_) => true,
+        GdError::Rejected
+        | GdError::CdnBlocked(_)
+        | GdError::RateLimited(_)
+        | GdError::Blacklisted => false,
     }
 }
 
@@ -470,7 +473,7 @@ mod tests {
         };
         assert!(transient(500, "Internal Server Error"));
         assert!(transient(502, ""));
-        assert!(transient(403, "<!DOCTYPE html><html>Error 1015</html>"));
+        assert!(transient(403, "<!DOCTYPE html><html>Access denied</html>"));
         assert!(transient(200, "1:::~garbage~:|#x:y"));
         assert!(upload_failure_is_transient(&GdError::Network(
             "timed out".into()
@@ -478,7 +481,7 @@ mod tests {
         assert!(!transient(200, "-1"));
         assert!(!transient(200, "error code: 1005"));
         assert!(!transient(403, "error code: 1020"));
-        assert!(!transient(429, "slow down"));
+        assert!(!transient(429, "error code: 1015"));
         assert!(!transient(200, "no"));
     }
 

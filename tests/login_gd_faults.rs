@@ -6,7 +6,7 @@ use dashauth::client::{Client, Gjp2};
 use dashauth::error::Error;
 use dashauth::login::{Login, Progress};
 use dashauth::protocol::AccountId;
-use dashauth::server::{Config, ServerHandle};
+use dashauth::server::{Config, GdFault, ServerHandle};
 use std::time::{Duration, Instant};
 
 const LOGINS: u32 = 40;
@@ -63,7 +63,7 @@ fn wait(login: &Login) -> Result<(), Error> {
 #[test]
 fn logins_finish_despite_30_percent_transient_gd_faults() {
     let server = server();
-    server.set_gd_fault_rejections(false);
+    server.set_gd_fault_kinds(&[GdFault::ServerError, GdFault::HtmlPage, GdFault::Garbage]);
     let outcomes = logins(&server, 8100);
     let failures: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
     assert!(

@@ -227,8 +227,14 @@ impl LoggedServer {
     fn start() -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::{Command, Stdio};
+        // A data directory of its own: the default is ./dashauth-data.
+        let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("log-reader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
         let mut child = Command::new(env!("CARGO_BIN_EXE_dashauth-server"))
             .args(["--listen", "127.0.0.1:0", "--poll-interval-ms", "50"])
+            .arg("--data-dir")
+            .arg(&data)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -69,3 +69,35 @@ fn zero_durations_bad_rates_and_zero_caps_are_refused() {
         "idle timeout",
     );
 }
+
+#[test]
+fn the_default_config_keeps_its_state_in_memory() {
+    let config = Config::default();
+    assert_eq!(config.data_dir, None);
+    assert_eq!(config.database_url, None);
+}
+
+#[test]
+fn only_postgres_database_urls_are_accepted_and_never_quoted_back() {
+    for url in [
+        "postgres://db/dashauth",
+        "postgresql://dashauth:pw@db:5432/dashauth",
+    ] {
+        let config = Config {
+            database_url: Some(url.into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_ok(), "{url}: {:?}", config.validate());
+    }
+    let config = Config {
+        database_url: Some("mysql://dashauth:hunter2@db/dashauth".into()),
+        ..Config::default()
+    };
+    let error = config.validate().err().map(|e| e.to_string());
+    assert!(
+        error
+            .as_ref()
+            .is_some_and(|e| e.contains("postgres://") && !e.contains("hunter2")),
+        "{error:?}"
+    );
+}

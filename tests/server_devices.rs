@@ -359,7 +359,7 @@ fn expired_certificate_is_rejected() {
 }
 
 #[test]
-fn ca_persists_in_the_data_dir() {
+fn ca_persists_in_the_store() {
     let dir = scratch_dir("ca");
     let first = start_server(|c| c.data_dir = Some(dir.clone()));
     let pem = first.ca_certificate_pem();
@@ -369,7 +369,8 @@ fn ca_persists_in_the_data_dir() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("ca-key.pem"))
+        // The CA key lives in the database now.
+        let mode = std::fs::metadata(dir.join("dashauth.sqlite3"))
             .map(|m| m.permissions().mode() & 0o777)
             .unwrap_or_default();
         assert_eq!(mode, 0o600, "the CA key is private to the server's user");

@@ -80,7 +80,8 @@ fn a_login_shows_in_the_counters_and_histograms() {
     assert_eq!(value(&after, "dashauth_session_tokens_issued_total"), 0.0);
     assert_eq!(value(&after, "dashauth_pending_challenges"), 0.0);
     let fetches = format!(
-        "dashauth_gd_requests_total{{endpoint=\"{}\",outcome=\"ok\"}}",
+        "dashauth_gd_requests_total{{bot=\"{}\",endpoint=\"{}\",outcome=\"ok\"}}",
+        server.bot_account_id(),
         endpoint::GET_MESSAGES
     );
     assert!(value(&after, &fetches) >= 1.0);
@@ -93,6 +94,18 @@ fn a_login_shows_in_the_counters_and_histograms() {
         endpoint::UPLOAD_MESSAGE
     );
     assert!(value(&after, &uploads) >= 1.0);
+    let bot = format!("{{bot=\"{}\"}}", server.bot_account_id());
+    assert_eq!(value(&after, &format!("dashauth_bot_healthy{bot}")), 1.0);
+    assert_eq!(
+        value(&after, &format!("dashauth_bot_pending_challenges{bot}")),
+        0.0
+    );
+    assert!(
+        value(
+            &after,
+            &format!("dashauth_bot_last_success_timestamp_seconds{bot}")
+        ) > 0.0
+    );
 
     // One request_challenge, timed under its template, not its raw path.
     let h = "dashauth_http_request_duration_seconds";

@@ -101,3 +101,37 @@ fn nonce_vector_verifies_with_its_public_key_only() {
     assert!(!public.verify_nonce(ts + 1, s(&v, "signature_base64")));
     assert!(!public.verify_nonce(ts, "not base64!"));
 }
+
+#[test]
+fn the_real_inbox_page_parses_whole() {
+    let path = format!(
+        "{}/tests/vectors/gd-inbox-page-real.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let page = gd::parse_message_page(gd::check_response(200, &text).expect("usable"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.messages.len(), 50);
+    assert!(page.unparsed_ids.is_empty(), "{:?}", page.unparsed_ids);
+    assert_eq!(
+        (page.page.total, page.page.offset, page.page.page_size),
+        (74, 0, 50)
+    );
+    assert!(page.page.has_more(), "24 more messages on the next page");
+    let first = &page.messages[0];
+    assert_eq!(
+        (first.username.as_str(), first.user_id, first.account_id),
+        ("PasswordFinders", 17_787_971, 5_317_656)
+    );
+    assert_eq!(first.subject, "gagg");
+    assert_eq!(first.age, "8 minutes");
+    assert!(first.read && !first.sent);
+    let ids: std::collections::HashSet<u64> = page.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 50, "every id distinct");
+    // The ids of the whole page fit one deleteGJMessages20 request.
+    let all: Vec<u64> = page.messages.iter().map(|m| m.id).collect();
+    let form = gd::delete_messages_form(gd::Caller::Bot, 1, "g", &all, false);
+    let fields = gd::form_decode(&form);
+    let messages = fields.iter().find(|(k, _)| k == "messages").map(|(_, v)| v);
+    assert_eq!(messages.map(|v| v.split(',').count()), Some(50));
+}

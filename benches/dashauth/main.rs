@@ -3,11 +3,14 @@
 //! against a `dashauth-server` process with its GD emulator, and ends with a table of
 //! measurement, target and verdict. Not part of `cargo test`: no timing is asserted
 //! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported;
-//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput` runs one phase, for profiling.
+//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput|bots` runs one phase, for
+//! profiling.
 
+mod bots;
 mod capi;
 mod crypto;
 mod footprint;
+mod instances;
 mod load;
 mod login;
 mod report;
@@ -16,7 +19,7 @@ mod stats;
 mod throughput;
 
 use report::Report;
-use server::{POLL_INTERVAL, Server};
+use server::{Backend, POLL_INTERVAL, Server};
 use stats::{Percentiles, fmt_duration, fmt_percentiles, median, median_percentiles};
 use std::time::Duration;
 
@@ -55,6 +58,9 @@ fn main() {
     }
     if wanted("throughput") {
         throughput_rows(&mut report, runs);
+    }
+    if wanted("bots") {
+        bot_rows(&mut report);
     }
 
     println!("## Results (medians of {runs} runs where repeated)\n");
@@ -121,6 +127,11 @@ fn footprint_rows(report: &mut Report, f: &footprint::Footprint) {
             f.baseline.rss_kib, f.idle.rss_kib, f.during_login.rss_kib, f.after.rss_kib
         ),
     );
+}
+
+/// Messages per inbox page.
+fn gd_page_size() -> usize {
+    dashauth::gd::PAGE_SIZE
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
@@ -207,20 +218,23 @@ fn login_rows(report: &mut Report, server: &Server, runs: usize) {
     for (total, concurrency) in [(20, 1), (100, 10), (300, 100)] {
         eprintln!("bot cost: {total} logins at concurrency {concurrency} …");
         let cost = login::bot_cost(server, &client, total, concurrency);
-        let allowed = cost.allowed(POLL_INTERVAL);
+        // One pass per interval; a pass reads one more page per 50 messages waiting
+        // (protocol.md section 3, backlog), and at most `concurrency` messages wait.
+        let pages_per_pass = concurrency.div_ceil(gd_page_size()).max(1) as f64;
+        let allowed = cost.allowed(POLL_INTERVAL) * pages_per_pass;
         report.check(
             &format!(
-                "bot inbox fetches, {total} logins at concurrency {concurrency}: per login; per {} ms poll interval",
+                "bot inbox listings, {total} logins at concurrency {concurrency}: per login; per {} ms poll interval",
                 POLL_INTERVAL.as_millis()
             ),
             format!(
-                "{:.3}; {:.2} ({} fetches in {}, at most {allowed} allowed)",
+                "{:.3}; {:.2} ({} listings in {}, at most {allowed} allowed)",
                 cost.per_login(),
                 cost.per_interval(POLL_INTERVAL),
                 cost.inbox_fetches,
                 fmt_duration(cost.elapsed)
             ),
-            "≤ 1 per interval",
+            &format!("≤ 1 pass per interval, ≤ {pages_per_pass} page(s) a pass"),
             cost.inbox_fetches <= allowed,
         );
     }
@@ -235,22 +249,47 @@ fn login_rows(report: &mut Report, server: &Server, runs: usize) {
 }
 
 fn throughput_rows(report: &mut Report, runs: usize) {
+    for backend in Backend::available() {
+        backend_rows(report, runs, &backend);
+    }
+    if !Backend::available()
+        .iter()
+        .any(|b| matches!(b, Backend::Postgres(_)))
+    {
+        report.check(
+            "PostgreSQL figures",
+            "not measured: DASHAUTH_TEST_DATABASE_URL is not set (bench/run.sh sets it)".into(),
+            "measured",
+            false,
+        );
+    }
+}
+
+fn backend_rows(report: &mut Report, runs: usize, backend: &Backend) {
+    let store = backend.name();
+    let (challenge_floor, nonce_floor) = match backend {
+        Backend::Sqlite => (10_000.0, 8_000.0),
+        Backend::Postgres(_) => (4_000.0, 3_000.0),
+    };
     let mut challenge = Vec::new();
     for run in 0..runs {
-        eprintln!("request_challenge load, run {} …", run + 1);
-        challenge.push(throughput::request_challenge());
+        eprintln!("{store}: request_challenge load, run {} …", run + 1);
+        challenge.push(throughput::request_challenge(backend));
     }
-    eprintln!("client/me: registering devices …");
-    let target = throughput::NonceTarget::new();
+    eprintln!("{store}: client/me: registering devices …");
+    let target = throughput::NonceTarget::new(backend);
     let mut me = Vec::new();
     for run in 0..runs {
-        eprintln!("client/me load, run {} (signing nonces first) …", run + 1);
+        eprintln!(
+            "{store}: client/me load, run {} (signing nonces first) …",
+            run + 1
+        );
         me.push(target.client_me());
     }
     drop(target);
     for (name, results, floor) in [
-        ("`GET request_challenge`", &challenge, 15_000.0),
-        ("nonce-authenticated `GET client/me`", &me, 5_000.0),
+        ("`GET request_challenge`", &challenge, challenge_floor),
+        ("nonce-authenticated `GET client/me`", &me, nonce_floor),
     ] {
         let rate = median(&results.iter().map(|r| r.load.rate()).collect::<Vec<_>>());
         let p = median_percentiles(&results.iter().map(|r| r.load.latency).collect::<Vec<_>>());
@@ -264,7 +303,7 @@ fn throughput_rows(report: &mut Report, runs: usize) {
         };
         report.check(
             &format!(
-                "{name}, {} connections: requests/s",
+                "{store}: {name}, {} connections: requests/s",
                 throughput::CONNECTIONS
             ),
             format!("{rate:.0}/s ({errors} errors{pool})"),
@@ -272,12 +311,114 @@ fn throughput_rows(report: &mut Report, runs: usize) {
             rate >= floor && errors == 0,
         );
         report.note(
-            &format!("{name}: latency p50 / p90 / p99"),
+            &format!("{store}: {name}: latency p50 / p90 / p99"),
             fmt_percentiles(&p),
         );
         report.note(
-            &format!("{name}: server CPU time per request"),
+            &format!("{store}: {name}: server CPU time per request"),
             fmt_duration(cpu),
         );
     }
+    let server = Server::start_on("store-login", backend);
+    let client = capi::Client::new(&server.base_url(), &server.gd_url());
+    let mut per_run = Vec::new();
+    let mut failures = 0;
+    for run in 0..runs {
+        eprintln!("{store}: 50 logins one at a time, run {} …", run + 1);
+        let batch = login::run(&client, 50, 1);
+        per_run.push(stats::percentiles(&batch.latencies));
+        failures += batch.failures.len();
+    }
+    let p = median_percentiles(&per_run);
+    report.check(
+        &format!("{store}: login start → token, one at a time: p50 / p90 / p99"),
+        format!("{} ({failures} failed)", fmt_percentiles(&p)),
+        "p50 ≤ 150 ms",
+        p.p50.as_secs_f64() <= 0.150 && failures == 0,
+    );
+    if let Some(url) = server.database_url() {
+        eprintln!("{store}: cross-instance completion …");
+        let shared = server::SharedGd {
+            gd_url: server.gd_url(),
+            database_url: url.to_string(),
+        };
+        let other = Server::start_instance("store-second", &shared);
+        let delays = instances::completion_delays(&server, &other, 20);
+        let p = stats::percentiles(&delays.delays);
+        report.check(
+            "PostgreSQL: long poll on instance B after the validation seen on instance A: p50 / p90 / max",
+            format!(
+                "{} / {} / {} ({} of {} completed)",
+                fmt_duration(p.p50),
+                fmt_duration(p.p90),
+                fmt_duration(delays.delays.iter().copied().max().unwrap_or_default()),
+                delays.delays.len(),
+                delays.attempts
+            ),
+            "≤ 100 ms",
+            p.p90.as_secs_f64() <= 0.100 && delays.delays.len() == delays.attempts,
+        );
+    }
+}
+
+/// The bot at real GD's settings (2 s interval, 1 GD request/s per bot): its cost per
+/// login with one and two bot accounts, what one bot carries, and logins under a flood.
+fn bot_rows(report: &mut Report) {
+    for bots in [1, 2] {
+        eprintln!("bots: 100 concurrent logins with {bots} bot account(s) …");
+        let cost = bots::cost(bots, 100);
+        let p = stats::percentiles(&cost.batch.latencies);
+        report.note(
+            &format!(
+                "bot GD requests per login, 100 concurrent logins, {bots} bot(s), real-GD settings"
+            ),
+            format!(
+                "{:.3} ({} requests, {} inbox listings; {} logins, {} failed; p50 / p90 / p99 {})",
+                cost.per_login(),
+                cost.gd_requests,
+                cost.inbox_fetches,
+                cost.batch.latencies.len(),
+                cost.batch.failures.len(),
+                fmt_percentiles(&p)
+            ),
+        );
+    }
+    for (total, concurrency) in [(2000, 100), (3000, 300)] {
+        eprintln!("bots: one bot under {total} logins, {concurrency} at a time …");
+        let sustained = bots::sustained(total, concurrency);
+        let done = sustained.batch.latencies.len();
+        let rate = done as f64 / sustained.batch.elapsed.as_secs_f64();
+        let p = stats::percentiles(&sustained.batch.latencies);
+        let first_failure = sustained
+            .batch
+            .failures
+            .first()
+            .map_or(String::new(), |f| format!("; first failure: {f}"));
+        report.note(
+            &format!(
+                "logins/s one bot account carries, {total} logins {concurrency} at a time (2 s interval, 1 GD request/s, 50-message pages)"
+            ),
+            format!(
+                "{rate:.1}/s ({done} of {total} in {}, {} failed; {:.3} GD requests per login; p50 / p90 / p99 {}{first_failure})",
+                fmt_duration(sustained.batch.elapsed),
+                sustained.batch.failures.len(),
+                sustained.per_login(),
+                fmt_percentiles(&p)
+            ),
+        );
+    }
+    eprintln!("bots: 20 logins, 4 at a time, under a 40 messages/s flood …");
+    let flood = bots::flood(40.0, 20, 4, Duration::from_secs(4));
+    let p = stats::percentiles(&flood.batch.latencies);
+    report.check(
+        "logins completed, 20 of them 4 at a time, under a 40 messages/s flood of the bot's inbox (real-GD settings)",
+        format!(
+            "{} of 20 (flood ran at {:.0}/s; p50 / p90 / p99 {})",
+            flood.batch.latencies.len(),
+            flood.rate,
+            fmt_percentiles(&p)
+        ),
+        "20 of 20",
+        flood.batch.latencies.len() == 20,
+    );
 }

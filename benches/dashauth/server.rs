@@ -2,6 +2,7 @@
 //! the embedded emulator on a free loopback port, so that neither the library nor the
 //! load generator shares a process with it. Its log goes to a file, as in production.
 
+use dashauth::server::store::testing::{self, TestDatabase};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,16 +12,120 @@ use std::time::Duration;
 /// Poll interval the server runs with: the emulator default.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A running server process; killed on drop.
+/// Where a benchmark server keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in a fresh data directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at this admin URL.
+    Postgres(String),
+}
+
+impl Backend {
+    /// SQLite always; PostgreSQL when `DASHAUTH_TEST_DATABASE_URL` names a server
+    /// (bench/run.sh starts the machine's).
+    pub fn available() -> Vec<Backend> {
+        let mut backends = vec![Backend::Sqlite];
+        if let Ok(url) = std::env::var(testing::URL_VARIABLE) {
+            if !url.trim().is_empty() {
+                backends.push(Backend::Postgres(url));
+            }
+        }
+        backends
+    }
+
+    /// `SQLite` or `PostgreSQL`, for the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// `--data-dir` for a fresh SQLite state of the server `name`.
+fn sqlite_args(name: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-data-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    vec!["--data-dir".into(), dir.display().to_string()]
+}
+
+/// A running server process; killed on drop (and its PostgreSQL database dropped).
 pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    database: Option<TestDatabase>,
+}
+
+/// Extra arguments for a server that reads another server's emulator with the built-in
+/// bot's credentials (a second instance on a shared store).
+pub struct SharedGd {
+    /// The other server's GD database URL.
+    pub gd_url: String,
+    /// The PostgreSQL database the instances share.
+    pub database_url: String,
 }
 
 impl Server {
-    /// Starts a server and waits for its `listening on http://ADDR` line.
+    /// A server with its own emulator, its state in SQLite.
     pub fn start(name: &str) -> Server {
+        Server::start_on(name, &Backend::Sqlite)
+    }
+
+    /// Like [`Server::start`] with more flags (later ones win) and environment variables.
+    pub fn start_with(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut all = sqlite_args(name);
+        all.extend(args.iter().map(|a| a.to_string()));
+        Server::spawn(name, &all, envs, None)
+    }
+
+    /// A server with its own emulator, its state on `backend`.
+    pub fn start_on(name: &str, backend: &Backend) -> Server {
+        let mut args: Vec<String> = Vec::new();
+        let database = match backend {
+            Backend::Sqlite => {
+                args.extend(sqlite_args(name));
+                None
+            }
+            Backend::Postgres(_) => {
+                let db = TestDatabase::create_blocking(name).expect("a PostgreSQL database");
+                args.extend(["--database-url".into(), db.url().to_string()]);
+                Some(db)
+            }
+        };
+        Server::spawn(name, &args, &[], database)
+    }
+
+    /// A second instance on `shared`'s PostgreSQL database, reading its GD.
+    pub fn start_instance(name: &str, shared: &SharedGd) -> Server {
+        let args: Vec<String> = [
+            "--database-url",
+            &shared.database_url,
+            "--gd-url",
+            &shared.gd_url,
+            "--bot-account-id",
+            &dashauth::server::EMULATOR_BOT_ACCOUNT_ID.to_string(),
+            "--rate-limit-per-minute",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Server::spawn(name, &args, &[], None)
+    }
+
+    /// The PostgreSQL URL this server's state is in, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|d| d.url())
+    }
+
+    fn spawn(
+        name: &str,
+        args: &[String],
+        envs: &[(&str, &str)],
+        database: Option<TestDatabase>,
+    ) -> Server {
         let log_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("bench-server-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("server log file");
@@ -31,6 +136,9 @@ impl Server {
             // The throughput phase issues some 100 000 challenges in 5 s, all pending
             // for their 300 s: above the default cap, which would answer 503.
             .args(["--max-pending-challenges", "1000000"])
+            .args(args)
+            .env("DASHAUTH_BOT_GJP2", dashauth::server::EMULATOR_BOT_GJP2)
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -43,10 +151,14 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; see {}", log_path.display()))
             .parse()
             .expect("a socket address");
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            database,
+        }
     }
 
     /// `http://ADDR`.
@@ -105,6 +217,9 @@ impl Drop for Server {
         // Our own child, by its handle.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(db) = self.database.take() {
+            db.drop_blocking();
+        }
     }
 }
 

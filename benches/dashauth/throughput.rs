@@ -5,7 +5,7 @@
 
 use crate::capi::Client as CClient;
 use crate::load::{self, LoadResult, Pool};
-use crate::server::Server;
+use crate::server::{Backend, Server};
 use dashauth::client::{Client, Token};
 use dashauth::device::Device;
 use dashauth::keys::DeviceKey;
@@ -42,8 +42,8 @@ fn measured(server: &Server, f: impl FnOnce() -> LoadResult) -> (LoadResult, Dur
 
 /// One `request_challenge` run against a fresh server (challenges pile up in the store,
 /// and a fresh store keeps runs comparable).
-pub fn request_challenge() -> Run {
-    let server = Server::start("challenge");
+pub fn request_challenge(backend: &Backend) -> Run {
+    let server = Server::start_on("challenge", backend);
     let addr = server.addr;
     let (load, server_cpu) = measured(&server, || {
         load::run(addr, CONNECTIONS, DURATION, |c, seq| {
@@ -73,8 +73,8 @@ pub struct NonceTarget {
 
 impl NonceTarget {
     /// Starts the server, logs in through the C API and registers the devices.
-    pub fn new() -> NonceTarget {
-        let server = Server::start("nonce");
+    pub fn new(backend: &Backend) -> NonceTarget {
+        let server = Server::start_on("nonce", backend);
         let token = {
             let client = CClient::new(&server.base_url(), &server.gd_url());
             let batch = crate::login::run(&client, 1, 1);

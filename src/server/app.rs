@@ -2,8 +2,9 @@
 //! and the signals between the HTTP side and the bot thread.
 
 use super::Config;
-use super::bot::BotSignal;
+use super::bots::BotPool;
 use super::certs::CertAuthority;
+use super::events::{self, Event};
 use super::latency::RouteLatency;
 use super::log::log_sampled;
 use super::metrics::Metrics;
@@ -20,8 +21,13 @@ use tokio::sync::watch;
 pub struct App {
     /// The configuration the server started with.
     pub config: Config,
-    /// Challenges, tokens, devices, nonces.
+    /// Challenges, tokens, devices, nonces, the CA: everything that must survive a
+    /// restart.
     pub store: Store,
+    /// This process among the instances sharing the store (bot leases name it).
+    pub instance_id: String,
+    /// Runs store calls from the bot's thread.
+    pub runtime: tokio::runtime::Handle,
     /// Signs device certificates.
     pub ca: CertAuthority,
     /// Counters.
@@ -30,8 +36,8 @@ pub struct App {
     pub latency: Arc<RouteLatency>,
     /// Per-IP and per-account limits.
     pub limiter: RateLimiter,
-    /// Wakes the bot.
-    pub bot: BotSignal,
+    /// The bot accounts: assignment, health, and how to wake their pollers.
+    pub bots: BotPool,
     /// Bumped by the bot whenever it validates challenges; long polls wait on it.
     validated: watch::Sender<u64>,
     /// Becomes true when the server stops; long polls give up on it.
@@ -40,15 +46,28 @@ pub struct App {
 
 impl App {
     /// Assembles the state; `shutdown` turns true when the server stops.
-    pub fn new(config: Config, ca: CertAuthority, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        ca: CertAuthority,
+        shutdown: watch::Receiver<bool>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        let bot_ids: Vec<u32> = config.bot_accounts().iter().map(|b| b.account_id).collect();
+        let metrics = Arc::new(Metrics::default());
+        for id in &bot_ids {
+            metrics.register_bot(*id);
+        }
         App {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
+            bots: BotPool::new(&bot_ids),
             config,
-            store: Store::new(),
+            store,
+            instance_id: super::tokens::new_uuid().to_string(),
+            runtime,
             ca,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             latency: Arc::new(RouteLatency::default()),
-            bot: BotSignal::default(),
             validated: watch::Sender::new(0),
             shutdown,
         }
@@ -62,6 +81,11 @@ impl App {
     /// Wakes every long poll to look at its challenge again.
     pub fn announce_validated(&self) {
         self.validated.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Asks the bot (of whichever instance polls it) to read its inbox soon.
+    pub async fn hint_bot(&self) {
+        events::publish(self, Event::Hint).await;
     }
 
     /// A receiver that sees the next [`Self::announce_validated`].

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 use std::net::IpAddr;
 
 /// A caller identified by a bearer token (login or session token).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TokenCaller {
     /// The presented token's hash, to revoke it.
     pub hash: TokenHash,
@@ -45,7 +45,7 @@ fn is_scheme(scheme: &str, expected: &str) -> bool {
 }
 
 /// The caller of a route that takes `Authorization: Bearer <token>`.
-pub fn bearer(app: &App, headers: &HeaderMap) -> Result<TokenCaller, ApiError> {
+pub async fn bearer(app: &App, headers: &HeaderMap) -> Result<TokenCaller, ApiError> {
     let (scheme, token) = authorization(headers)?;
     if !is_scheme(scheme, BEARER_SCHEME) {
         return Err(ApiError::Unauthorized(format!(
@@ -56,13 +56,14 @@ pub fn bearer(app: &App, headers: &HeaderMap) -> Result<TokenCaller, ApiError> {
     let grant = app
         .store
         .token(&hash, app.now_ms())
+        .await?
         .ok_or_else(|| ApiError::Unauthorized("unknown, expired or revoked token".into()))?;
     Ok(TokenCaller { hash, grant })
 }
 
 /// The device of a route that takes `Authorization: Nonce …`. Failed checks count
 /// against the caller's IP, and are refused outright once that limit is reached.
-pub fn nonce_device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Device, ApiError> {
+pub async fn nonce_device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Device, ApiError> {
     let (scheme, _) = authorization(headers)?;
     if !is_scheme(scheme, NONCE_SCHEME) {
         return Err(ApiError::Unauthorized(format!(
@@ -74,30 +75,34 @@ pub fn nonce_device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<Device
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    nonce::verify(&app.store, value, app.now_ms()).map_err(|refusal| {
-        app.metrics.nonce_rejected(refusal.reason);
-        log_sampled!(
-            NonceRefused,
-            "nonce refused from {ip}: {}",
-            refusal.reason.code()
-        );
-        // Counted only now: the failure is what the limit is about.
-        let _ = app.limiter.take(Limit::NonceFailureByIp(ip));
-        ApiError::Unauthorized(refusal.message)
-    })
+    match nonce::verify(&app.store, value, app.now_ms()).await {
+        Ok(device) => Ok(device),
+        Err(nonce::Failure::Store(e)) => Err(e.into()),
+        Err(nonce::Failure::Refused(refusal)) => {
+            app.metrics.nonce_rejected(refusal.reason);
+            log_sampled!(
+                NonceRefused,
+                "nonce refused from {ip}: {}",
+                refusal.reason.code()
+            );
+            // Counted only now: the failure is what the limit is about.
+            let _ = app.limiter.take(Limit::NonceFailureByIp(ip));
+            Err(ApiError::Unauthorized(refusal.message))
+        }
+    }
 }
 
 /// The device of a route that takes a nonce or a session token.
-pub fn device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<DeviceCaller, ApiError> {
+pub async fn device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<DeviceCaller, ApiError> {
     let (scheme, _) = authorization(headers)?;
     if is_scheme(scheme, NONCE_SCHEME) {
-        let device = nonce_device(app, headers, ip)?;
+        let device = nonce_device(app, headers, ip).await?;
         return Ok(DeviceCaller {
             account: device.account,
             device: device.id,
         });
     }
-    let caller = bearer(app, headers)?;
+    let caller = bearer(app, headers).await?;
     let device = caller.grant.device.ok_or_else(|| {
         ApiError::Unauthorized("this route needs a nonce or a device session token".into())
     })?;

@@ -1,7 +1,8 @@
-//! The server's certificate authority: an RSA key created on first start (persisted as
-//! PEM in the data directory when there is one) that signs device certificates with
+//! The server's certificate authority: an RSA key created on first start and kept in the
+//! store (shared by every instance) that signs device certificates with
 //! CN = device id, so that `openssl verify -CAfile ca.pem device.pem` accepts them.
 
+use super::store::Store;
 use super::tokens::random_bytes;
 use crate::keys::DevicePublicKey;
 use crate::protocol::Uuid;
@@ -28,11 +29,35 @@ pub const CA_VALIDITY: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
 /// Device certificates start this long before issue, so that a device whose clock is a
 /// little behind does not see a certificate from the future.
 pub const BACKDATE: Duration = Duration::from_secs(5 * 60);
-/// File names in the data directory.
+/// The CA key file 0.1 kept in the data directory (imported into the store).
 pub const CA_KEY_FILE: &str = "ca-key.pem";
-/// File names in the data directory.
+/// The CA certificate file 0.1 kept in the data directory.
 pub const CA_CERT_FILE: &str = "ca-cert.pem";
 const CA_SUBJECT: &str = "CN=DashAuth Device CA,O=DashAuth";
+/// Name of the CA in the store's secrets.
+const CA_SECRET: &str = "device_ca";
+
+/// The CA as the store keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCa {
+    key_pem: String,
+    cert_pem: String,
+}
+
+/// The CA files 0.1 kept in the data directory, if both are there.
+fn legacy_files(dir: Option<&Path>) -> io::Result<Option<(String, String)>> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let (key_path, cert_path) = (dir.join(CA_KEY_FILE), dir.join(CA_CERT_FILE));
+    if !(key_path.exists() && cert_path.exists()) {
+        return Ok(None);
+    }
+    Ok(Some((
+        std::fs::read_to_string(key_path)?,
+        std::fs::read_to_string(cert_path)?,
+    )))
+}
 
 /// A device certificate just issued.
 #[derive(Debug, Clone)]
@@ -61,23 +86,33 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> io::Error {
 }
 
 impl CertAuthority {
-    /// Loads the CA from `data_dir`, creating and saving it there on first start; with
-    /// no directory, creates one that lives as long as the process.
-    pub fn load_or_create(data_dir: Option<&Path>) -> io::Result<Self> {
-        let Some(dir) = data_dir else {
-            return Self::create();
+    /// The CA every instance shares, from the store: created and stored on first start
+    /// (or imported from the `ca-key.pem`/`ca-cert.pem` that 0.1 wrote into the data
+    /// directory, so that certificates issued before the upgrade still verify). Key and
+    /// certificate are stored as one value, so instances starting together cannot end up
+    /// with one's key and another's certificate.
+    pub async fn load_or_create(store: &Store, legacy_dir: Option<&Path>) -> io::Result<Self> {
+        let stored = store.secret(CA_SECRET).await.map_err(io::Error::other)?;
+        let pair = match stored {
+            Some(pair) => pair,
+            None => {
+                let fresh = match legacy_files(legacy_dir)? {
+                    Some((key, cert)) => Self::from_pem(&key, &cert)?,
+                    None => Self::create()?,
+                };
+                let pair = StoredCa {
+                    key_pem: fresh.private_key_pem()?,
+                    cert_pem: fresh.cert_pem.clone(),
+                };
+                let json = serde_json::to_string(&pair).map_err(io::Error::other)?;
+                store
+                    .secret_or_insert(CA_SECRET, &json)
+                    .await
+                    .map_err(io::Error::other)?
+            }
         };
-        let (key_path, cert_path) = (dir.join(CA_KEY_FILE), dir.join(CA_CERT_FILE));
-        if key_path.exists() && cert_path.exists() {
-            let key = std::fs::read_to_string(&key_path)?;
-            let cert = std::fs::read_to_string(&cert_path)?;
-            return Self::from_pem(&key, &cert);
-        }
-        let ca = Self::create()?;
-        std::fs::create_dir_all(dir)?;
-        write_private(&key_path, &ca.private_key_pem()?)?;
-        std::fs::write(&cert_path, &ca.cert_pem)?;
-        Ok(ca)
+        let pair: StoredCa = serde_json::from_str(&pair).map_err(|e| invalid("stored CA", e))?;
+        Self::from_pem(&pair.key_pem, &pair.cert_pem)
     }
 
     fn create() -> io::Result<Self> {
@@ -194,21 +229,4 @@ fn random_serial() -> io::Result<SerialNumber> {
     let mut bytes: [u8; 16] = random_bytes();
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     SerialNumber::new(&bytes).map_err(|e| invalid("serial number", e))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
-    std::fs::write(path, contents)
 }

@@ -2,10 +2,10 @@
 //! validated one for a token, with the long poll existing clients rely on.
 
 use super::app::App;
-use super::log::{log_event, log_sampled};
+use super::log::log_event;
 use super::rate_limit::client_of;
 use super::reply::ApiError;
-use super::store::{Challenge, Completion, TokenGrant};
+use super::store::{Admission, Completion, NewChallenge};
 use super::tokens::{self, TokenHash};
 use crate::protocol::{AccountId, ChallengeData, Uuid};
 use std::net::IpAddr;
@@ -13,51 +13,53 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Creates a challenge for `account`, asked for by `client`, and tells the bot there is
-/// something to look for. 503 when the server holds all the challenges it may.
-pub fn issue(app: &App, account: AccountId, client: IpAddr) -> Result<ChallengeData, ApiError> {
-    let id = tokens::new_uuid();
-    let code = tokens::new_challenge();
+/// something to look for. 503 when the server holds all the challenges it may and the
+/// asking client is the one holding the most.
+pub async fn issue(
+    app: &App,
+    account: AccountId,
+    client: IpAddr,
+    audience: Option<String>,
+) -> Result<ChallengeData, ApiError> {
     let now = app.now_ms();
-    let challenge = Challenge {
+    let bot = app.bots.assign(&app.store, now).await?;
+    let challenge = NewChallenge {
+        id: tokens::new_uuid(),
         account,
-        code: code.clone(),
-        expires_at: now.saturating_add(millis(app.config.challenge_ttl)),
-        validated: false,
+        code: tokens::new_challenge(),
+        bot_account_id: bot,
         requested_by: client_of(client),
+        audience,
+        created_at: now,
+        expires_at: now.saturating_add(millis(app.config.challenge_ttl)),
     };
     let limits = &app.config.limits;
-    let evicted = app
+    match app
         .store
-        .add_challenge(id, challenge, limits, now)
-        .map_err(|full| {
-            app.metrics.challenge_refused();
-            log_sampled!(
-                ChallengesFull,
-                "challenge refused: {} held",
-                limits.challenges
-            );
-            let retry_after_s = full.retry_after_ms.unsigned_abs().div_ceil(1000);
-            ApiError::Busy(
+        .add_challenge(challenge.clone(), limits, now)
+        .await?
+    {
+        Admission::Added { evicted } => {
+            if evicted > 0 {
+                app.metrics.challenges_evicted(evicted);
+            }
+        }
+        Admission::Full { retry_after_ms } => {
+            app.metrics.challenges_refused_full();
+            return Err(ApiError::Busy(
                 "too many challenges are pending; try again later".into(),
-                retry_after_s,
-            )
-        })?;
-    if evicted.is_some() {
-        app.metrics.challenge_evicted();
-        log_sampled!(
-            ChallengeEvicted,
-            "a challenge of account {account} was evicted: over {} pending",
-            limits.pending_challenges_per_account
-        );
+                retry_after_ms.unsigned_abs().div_ceil(1000),
+            ));
+        }
     }
     // Counted, not logged: at thousands a second a line each would cost more than the
-    // request. The bot logs each validation and the server each token issued.
+    // request, and attacker-driven events must not flood the log.
     app.metrics.challenge_issued();
-    app.bot.challenge_added();
+    app.bots.challenge_added(bot);
     Ok(ChallengeData {
-        bot_account_id: app.config.bot_account_id,
-        challenge: code,
-        id,
+        bot_account_id: challenge.bot_account_id,
+        challenge: challenge.code,
+        id: challenge.id,
     })
 }
 
@@ -71,16 +73,28 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
     let mut validated = app.watch_validated();
     let mut shutdown = app.watch_shutdown();
     let mut hinted = false;
+    let token = tokens::new_token();
+    let hash = TokenHash::of(&token);
     loop {
-        match app.store.complete_challenge(&id, app.now_ms()) {
+        let now = app.now_ms();
+        let expires_at = now.saturating_add(millis(app.config.token_ttl));
+        match app
+            .store
+            .complete_challenge(&id, &hash, expires_at, now)
+            .await?
+        {
             Completion::Missing => {
-                return Err(ApiError::NotFound(format!(
-                    "challenge {id} is unknown, expired or already used"
-                )));
+                return Err(ApiError::NotFound(
+                    "the challenge is unknown, expired or already used".into(),
+                ));
             }
-            Completion::Consumed(account) => return Ok(issue_token(app, account)),
+            Completion::Consumed(verified) => {
+                app.metrics.token_issued();
+                log_event!("login token issued to account {}", verified.account);
+                return Ok(token);
+            }
             Completion::Pending if !hinted => {
-                app.bot.hint();
+                app.hint_bot().await;
                 hinted = true;
             }
             Completion::Pending => {}
@@ -93,23 +107,9 @@ pub async fn complete(app: &App, id: Uuid, wait: Duration) -> Result<String, Api
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    Err(ApiError::Unauthorized(format!(
-        "challenge {id} is pending: no matching GD message has been seen yet"
-    )))
-}
-
-fn issue_token(app: &App, account: AccountId) -> String {
-    let token = tokens::new_token();
-    let expires_at = app.now_ms().saturating_add(millis(app.config.token_ttl));
-    let grant = TokenGrant {
-        account,
-        expires_at,
-        device: None,
-    };
-    app.store.add_token(TokenHash::of(&token), grant);
-    app.metrics.token_issued();
-    log_event!("token issued to account {account}");
-    token
+    Err(ApiError::Unauthorized(
+        "the challenge is pending: no matching GD message has been seen yet".into(),
+    ))
 }
 
 /// A duration as i64 milliseconds, saturating.

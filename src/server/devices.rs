@@ -5,7 +5,7 @@ use super::app::App;
 use super::challenges::millis;
 use super::log::log_event;
 use super::reply::ApiError;
-use super::store::{Device, TokenGrant};
+use super::store::{Device, TokenGrant, TokenKind};
 use super::tokens::{self, TokenHash};
 use crate::keys::DevicePublicKey;
 use crate::protocol::{
@@ -71,7 +71,8 @@ pub async fn register(
     let key = parse_key(&request.public_key)?;
     let limits = &app.config.limits;
     // Checked before signing to spare the work; checked again when storing, atomically.
-    if app.store.active_devices(account, app.now_ms()) >= limits.devices_per_account {
+    let active = app.store.active_devices(account, app.now_ms()).await?;
+    if active >= limits.devices_per_account as u64 {
         return Err(too_many_devices(app, account));
     }
     let id = tokens::new_uuid();
@@ -82,8 +83,10 @@ pub async fn register(
         key,
         name: request.name,
         platform: request.platform,
+        certificate_pem: certificate.certificate.clone(),
         certificate_expires_at: certificate.expires_at,
         revoked: false,
+        created_at: app.now_ms(),
     };
     // Debug formatting escapes whatever control characters the client put in.
     let (name, platform) = (
@@ -91,7 +94,8 @@ pub async fn register(
         format!("{:?}", device.platform),
     );
     app.store
-        .add_device(device, limits, app.now_ms())
+        .add_device(&device, limits, app.now_ms())
+        .await?
         .map_err(|_| too_many_devices(app, account))?;
     log_event!("device {id} ({name} on {platform}) registered for account {account}");
     Ok(certificate)
@@ -105,10 +109,16 @@ pub async fn rotate(
 ) -> Result<DeviceCertificate, ApiError> {
     let key = parse_key(&request.public_key)?;
     let certificate = certify(app, device.id, &key).await?;
-    if !app
+    let replaced = app
         .store
-        .replace_device_key(&device.id, key, certificate.expires_at)
-    {
+        .replace_device_key(
+            &device.id,
+            &key,
+            &certificate.certificate,
+            certificate.expires_at,
+        )
+        .await?;
+    if !replaced {
         return Err(ApiError::Unauthorized(format!(
             "revoked_device: device {} was revoked during rotation",
             device.id
@@ -120,31 +130,36 @@ pub async fn rotate(
 
 /// A session token for a device, usable as a bearer token until it expires. Beyond
 /// the per-device cap the device's oldest session ends.
-pub fn open_session(app: &App, device: &Device) -> SessionData {
+pub async fn open_session(app: &App, device: &Device) -> Result<SessionData, ApiError> {
     let token = tokens::new_token();
     let expires_at = app.now_ms().saturating_add(millis(app.config.session_ttl));
     let grant = TokenGrant {
+        kind: TokenKind::Session,
         account: device.account,
         expires_at,
         device: Some(device.id),
+        audience: None,
+        sender: None,
     };
     let cap = app.config.limits.sessions_per_device;
     app.store
-        .add_session(TokenHash::of(&token), grant, device.id, cap);
+        .add_session(&TokenHash::of(&token), &grant, app.now_ms(), cap)
+        .await?;
     app.metrics.session_token_issued();
     log_event!("session opened for device {}", device.id);
-    SessionData {
+    Ok(SessionData {
         session_token: token,
         expires_at,
-    }
+    })
 }
 
 /// Revokes a device of `account`. Another account's device is "not found", so that
 /// device ids of other accounts cannot be probed.
-pub fn revoke(app: &App, account: AccountId, id: Uuid) -> Result<(), ApiError> {
+pub async fn revoke(app: &App, account: AccountId, id: Uuid) -> Result<(), ApiError> {
     let device = app
         .store
         .revoke_device(&id, account)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("no device {id} on account {account}")))?;
     log_event!(
         "device {id} ({:?} on {:?}) revoked by account {account}",

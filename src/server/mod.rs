@@ -8,11 +8,12 @@
 
 mod app;
 mod auth;
-mod bot;
+pub mod bots;
 mod certs;
 mod challenges;
 mod devices;
 mod emulator;
+mod events;
 mod latency;
 mod limits;
 mod log;
@@ -23,16 +24,21 @@ mod rate_limit;
 mod reply;
 mod routes;
 mod serve;
-mod store;
+mod standalone_emulator;
+mod status;
+pub mod store;
 mod tokens;
 
+pub use bots::{BotAccount, BotStatus};
+pub use emulator::Fault as GdFault;
 pub use limits::Limits;
 pub use metrics::MetricsSnapshot;
+pub use standalone_emulator::{EmulatorConfig, EmulatorHandle, run_emulator};
 
 use app::App;
-use bot::Bot;
+use bots::Poller;
 use certs::CertAuthority;
-use emulator::Emulator;
+use emulator::{Emulator, EmulatorSettings};
 use log::log_event;
 use serve::{ConnectionLimits, SHUTDOWN_GRACE};
 use std::io;
@@ -41,6 +47,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use store::{Location, Store};
 use tokio::sync::watch;
 
 /// Account id of the bot the emulator creates when no GD URL is given.
@@ -53,6 +60,17 @@ pub const DEFAULT_GD_POLL_INTERVAL: Duration = Duration::from_millis(2000);
 pub const DEFAULT_EMULATOR_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Requests per minute per IP with real GD (0 = off, the emulator default).
 pub const DEFAULT_GD_RATE_LIMIT: u32 = 30;
+/// Each bot's budget of GD requests per second against real GD (protocol.md section 3).
+pub const DEFAULT_GD_REQUESTS_PER_SECOND: f64 = 1.0;
+/// Each bot's budget against the emulator, which has no rate limit to respect.
+pub const DEFAULT_EMULATOR_REQUESTS_PER_SECOND: f64 = 50.0;
+/// Highest request budget a bot may be given.
+pub const MAX_GD_REQUESTS_PER_SECOND: f64 = 1000.0;
+/// Default long-poll hold against real GD: the public DashAuth client makes one 12 s
+/// `challenge_complete` call, and a 2 s poll interval plus a slow GD answer must fit in it.
+pub const DEFAULT_GD_COMPLETE_WAIT: Duration = Duration::from_millis(10_000);
+/// Default long-poll hold with the emulator, which answers at once.
+pub const DEFAULT_EMULATOR_COMPLETE_WAIT: Duration = Duration::from_millis(5000);
 /// How often expired records are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -64,10 +82,23 @@ pub struct Config {
     pub listen: SocketAddr,
     /// GD database URL; `None` runs the embedded emulator.
     pub gd_url: Option<String>,
-    /// The bot's GD account.
+    /// The (first) bot's GD account.
     pub bot_account_id: u32,
-    /// The bot's gjp2. Never logged.
+    /// The (first) bot's gjp2. Never logged.
     pub bot_gjp2: String,
+    /// Further bot accounts (protocol.md section 3, "Several bot accounts"); each new
+    /// challenge goes to the healthy bot with the fewest pending challenges.
+    pub extra_bots: Vec<BotAccount>,
+    /// Ids per `deleteGJMessages20.php` request; `None` deletes a page's ids in one
+    /// request, as real GD allows. GMDprivateServer needs 10.
+    pub gd_delete_batch: Option<usize>,
+    /// Each bot's budget of GD requests per second, within which a pass reads further
+    /// pages of a backlog.
+    pub gd_requests_per_second: f64,
+    /// Which failures the emulator injects (the default four when empty).
+    pub gd_fault_kinds: Vec<GdFault>,
+    /// GD's sent-message limit in the emulator: over it an upload answers `-1`.
+    pub emulator_outbox_limit: Option<usize>,
     /// At most one inbox fetch per this interval.
     pub poll_interval: Duration,
     /// How long a challenge can be validated (and, once validated, collected).
@@ -87,8 +118,12 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Pretend the server clock is off by this much (tests of clock-skew handling).
     pub clock_offset_ms: i64,
-    /// Where the CA key and certificate persist; `None` = generated in memory.
+    /// The SQLite data directory (created 0700); `None` with no `database_url` = a
+    /// private temporary directory removed at shutdown (tests, throwaway servers).
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://…`): state shared by every instance using it; wins
+    /// over `data_dir`. Holds a password: never logged.
+    pub database_url: Option<String>,
     /// Lifetime of device session tokens.
     pub session_ttl: Duration,
     /// Validity of device certificates.
@@ -127,16 +162,22 @@ impl Default for Config {
             gd_url: None,
             bot_account_id: EMULATOR_BOT_ACCOUNT_ID,
             bot_gjp2: EMULATOR_BOT_GJP2.to_string(),
+            extra_bots: Vec::new(),
+            gd_delete_batch: None,
+            gd_requests_per_second: DEFAULT_EMULATOR_REQUESTS_PER_SECOND,
+            gd_fault_kinds: Vec::new(),
+            emulator_outbox_limit: None,
             poll_interval: DEFAULT_EMULATOR_POLL_INTERVAL,
             challenge_ttl: Duration::from_secs(300),
             token_ttl: Duration::from_secs(30 * 24 * 3600),
-            complete_wait: Duration::from_millis(5000),
+            complete_wait: DEFAULT_EMULATOR_COMPLETE_WAIT,
             gd_fault_rate: 0.0,
             gd_latency: Duration::ZERO,
             rate_limit_per_minute: 0,
             trust_forwarded_for: false,
             clock_offset_ms: 0,
             data_dir: None,
+            database_url: None,
             session_ttl: Duration::from_secs(24 * 3600),
             certificate_validity: Duration::from_secs(365 * 24 * 3600),
             gd_timeout: Duration::from_secs(10),
@@ -155,6 +196,9 @@ impl std::fmt::Debug for Config {
             .field("gd_url", &self.gd_url)
             .field("bot_account_id", &self.bot_account_id)
             .field("bot_gjp2", &"<redacted>")
+            .field("extra_bots", &self.extra_bots)
+            .field("gd_delete_batch", &self.gd_delete_batch)
+            .field("gd_requests_per_second", &self.gd_requests_per_second)
             .field("poll_interval", &self.poll_interval)
             .field("challenge_ttl", &self.challenge_ttl)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
@@ -168,22 +212,49 @@ fn invalid_config(message: String) -> io::Error {
 
 impl Config {
     /// A server whose bot reads `gd_url` as `bot_account_id`, with the real-GD defaults:
-    /// a 2000 ms poll interval and rate limits on.
+    /// a 2000 ms poll interval, a 10 s long-poll hold, 1 GD request per second per bot,
+    /// and rate limits on.
     pub fn for_gd(gd_url: &str, bot_account_id: u32, bot_gjp2: &str) -> Self {
         Config {
             gd_url: Some(gd_url.to_string()),
             bot_account_id,
             bot_gjp2: bot_gjp2.to_string(),
             poll_interval: DEFAULT_GD_POLL_INTERVAL,
+            complete_wait: DEFAULT_GD_COMPLETE_WAIT,
+            gd_requests_per_second: DEFAULT_GD_REQUESTS_PER_SECOND,
             rate_limit_per_minute: DEFAULT_GD_RATE_LIMIT,
             ..Config::default()
         }
+    }
+
+    /// Like [`Config::for_gd`] with every bot of `bots` (at least one; the first becomes
+    /// `bot_account_id`).
+    pub fn for_gd_bots(gd_url: &str, bots: &[BotAccount]) -> io::Result<Self> {
+        let (first, rest) = bots
+            .split_first()
+            .ok_or_else(|| invalid_config("at least one bot account is needed".into()))?;
+        Ok(Config {
+            extra_bots: rest.to_vec(),
+            ..Config::for_gd(gd_url, first.account_id, &first.gjp2)
+        })
+    }
+
+    /// Every bot account: `bot_account_id` first, then [`Config::extra_bots`].
+    pub fn bot_accounts(&self) -> Vec<BotAccount> {
+        let first = BotAccount {
+            account_id: self.bot_account_id,
+            gjp2: self.bot_gjp2.clone(),
+        };
+        std::iter::once(first)
+            .chain(self.extra_bots.iter().cloned())
+            .collect()
     }
 
     /// Refuses settings the server cannot run with.
     pub fn validate(&self) -> io::Result<()> {
         crate::protocol::AccountId::new(self.bot_account_id)
             .map_err(|e| invalid_config(format!("bot account id: {e}")))?;
+        check_bots(self)?;
         if let Some(name) = self.limits.zero_cap() {
             return Err(invalid_config(format!(
                 "the cap on {name} must not be zero"
@@ -195,6 +266,14 @@ impl Config {
         if let Some(url) = &self.gd_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid_config(format!("GD URL {url:?} is not http(s)")));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            // The URL is not quoted back: it usually carries a password.
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(invalid_config(
+                    "the database URL must start with postgres:// or postgresql://".into(),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.gd_fault_rate) {
@@ -224,6 +303,37 @@ pub const MAX_GD_TIMEOUT: Duration = Duration::from_secs(600);
 
 fn millis_u64(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Refuses repeated or invalid bot accounts and budgets that cannot work.
+fn check_bots(config: &Config) -> io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for bot in config.bot_accounts() {
+        BotAccount::new(bot.account_id, &bot.gjp2).map_err(invalid_config)?;
+        if !seen.insert(bot.account_id) {
+            return Err(invalid_config(format!(
+                "bot account {} is configured twice",
+                bot.account_id
+            )));
+        }
+    }
+    let rate = config.gd_requests_per_second;
+    if !(rate > 0.0 && rate <= MAX_GD_REQUESTS_PER_SECOND) {
+        return Err(invalid_config(format!(
+            "the GD requests per second must be above 0 and at most {MAX_GD_REQUESTS_PER_SECOND}"
+        )));
+    }
+    if config.gd_delete_batch == Some(0) {
+        return Err(invalid_config(
+            "the GD delete batch must not be zero".into(),
+        ));
+    }
+    if config.emulator_outbox_limit == Some(0) {
+        return Err(invalid_config(
+            "the emulator outbox limit must not be zero".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses zero durations (they would spin or expire at once) and ones over their cap
@@ -288,10 +398,24 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Starts a server and returns once it accepts connections.
+    /// Starts a server and returns once it accepts connections. Opens (and migrates)
+    /// the store first: a database that cannot be used stops the start with its reason.
     pub fn start(config: Config) -> io::Result<ServerHandle> {
         config.validate()?;
         serve::raise_fd_limit();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dashauth-http")
+            .enable_all()
+            .build()?;
+        let location = Location::of(config.database_url.as_deref(), config.data_dir.as_deref());
+        let store = runtime
+            .block_on(Store::open(&location))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let ca = runtime.block_on(CertAuthority::load_or_create(
+            &store,
+            config.data_dir.as_deref(),
+        ))?;
         let listener = std::net::TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -299,12 +423,17 @@ impl ServerHandle {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{addr}/database"),
         };
-        let ca = CertAuthority::load_or_create(config.data_dir.as_deref())?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let app = Arc::new(App::new(config, ca, shutdown_rx));
+        let app = Arc::new(App::new(
+            config,
+            store,
+            ca,
+            shutdown_rx,
+            runtime.handle().clone(),
+        ));
         let emulator = embedded_emulator(&app);
         let router = routes::router(app.clone(), emulator.clone().map(Emulator::router));
-        let http = spawn_http(listener, router, app.clone())?;
+        let http = spawn_http(runtime, listener, router, app.clone())?;
         let mut handle = ServerHandle {
             addr,
             gd_url,
@@ -315,11 +444,12 @@ impl ServerHandle {
                 threads: vec![http],
             }),
         };
-        handle.spawn_bot()?;
+        handle.spawn_bots()?;
         log_event!(
-            "listening on http://{addr}; bot account {} reads {}",
-            handle.app.config.bot_account_id,
-            handle.gd_description()
+            "listening on http://{addr}; bot account(s) {:?} read {}; state in {}",
+            handle.app.bots.account_ids(),
+            handle.gd_description(),
+            handle.app.store.backend_name()
         );
         Ok(handle)
     }
@@ -331,19 +461,16 @@ impl ServerHandle {
         }
     }
 
-    fn spawn_bot(&mut self) -> io::Result<()> {
+    /// One poller thread per bot account.
+    fn spawn_bots(&mut self) -> io::Result<()> {
         let http = crate::http::Http::new(self.app.config.gd_timeout);
-        let gd = crate::gd_client::GdClient::new(http, &self.gd_url);
-        let config = &self.app.config;
-        let bot = Bot::new(
-            self.app.clone(),
-            gd,
-            config.bot_account_id,
-            config.bot_gjp2.clone(),
-        );
-        let thread = bot.spawn()?;
-        if let Some(running) = &mut self.running {
-            running.threads.push(thread);
+        for bot in self.app.config.bot_accounts() {
+            let gd = crate::gd_client::GdClient::new(http.clone(), &self.gd_url);
+            let poller = Poller::new(self.app.clone(), gd, bot.account_id, bot.gjp2);
+            let thread = poller.spawn()?;
+            if let Some(running) = &mut self.running {
+                running.threads.push(thread);
+            }
         }
         Ok(())
     }
@@ -363,9 +490,21 @@ impl ServerHandle {
         self.gd_url.clone()
     }
 
-    /// The bot's GD account: verification messages go to it.
+    /// The (first) bot's GD account: verification messages go to it.
     pub fn bot_account_id(&self) -> u32 {
         self.app.config.bot_account_id
+    }
+
+    /// Every bot account, in configuration order.
+    pub fn bot_account_ids(&self) -> Vec<u32> {
+        self.app.bots.account_ids()
+    }
+
+    /// What `GET /status` shows of each bot.
+    /// Empty when the store cannot be read.
+    pub fn bot_status(&self) -> Vec<BotStatus> {
+        let status = self.app.bots.status(&self.app.store, self.app.now_ms());
+        self.app.runtime.block_on(status).unwrap_or_default()
     }
 
     /// The CA certificate (PEM) that signs device certificates.
@@ -390,11 +529,11 @@ impl ServerHandle {
         }
     }
 
-    /// Whether the emulator's injected faults include GD's `-1` (on by default), for
-    /// tests of what a client retries: `-1` is the one fault it must not.
-    pub fn set_gd_fault_rejections(&self, on: bool) {
+    /// Changes which failures the emulator injects (the defaults when empty); no effect
+    /// with real GD.
+    pub fn set_gd_fault_kinds(&self, kinds: &[GdFault]) {
         if let Some(emulator) = &self.emulator {
-            emulator.set_fault_rejections(on);
+            emulator.set_fault_kinds(kinds);
         }
     }
 
@@ -414,13 +553,19 @@ impl ServerHandle {
         let Some(running) = self.running.take() else {
             return;
         };
-        running.shutdown.send_replace(true);
-        self.app.bot.shutdown();
-        for thread in running.threads {
+        // The bot runs its store calls on the HTTP side's runtime: it stops first, and
+        // the runtime after it.
+        self.app.bots.shutdown();
+        let mut threads = running.threads;
+        let http = (!threads.is_empty()).then(|| threads.remove(0));
+        let join = |thread: JoinHandle<()>| {
             if thread.join().is_err() {
                 log_event!("a server thread panicked");
             }
-        }
+        };
+        threads.into_iter().for_each(join);
+        running.shutdown.send_replace(true);
+        http.into_iter().for_each(join);
         log_event!("server on {} stopped", self.addr);
     }
 }
@@ -431,18 +576,23 @@ impl Drop for ServerHandle {
     }
 }
 
-/// The emulator, when no GD URL is configured; it starts with the bot's account.
+/// The emulator, when no GD URL is configured; it starts with the bots' accounts.
 fn embedded_emulator(app: &App) -> Option<Arc<Emulator>> {
     let config = &app.config;
     config.gd_url.is_none().then(|| {
-        Arc::new(Emulator::new(
-            config.bot_account_id,
-            &config.bot_gjp2,
-            config.gd_fault_rate,
-            config.gd_latency,
-            config.limits,
-            app.metrics.clone(),
-        ))
+        let settings = EmulatorSettings {
+            bots: config
+                .bot_accounts()
+                .into_iter()
+                .map(|b| (b.account_id, b.gjp2))
+                .collect(),
+            fault_rate: config.gd_fault_rate,
+            fault_kinds: config.gd_fault_kinds.clone(),
+            latency: config.gd_latency,
+            limits: config.limits,
+            outbox_limit: config.emulator_outbox_limit,
+        };
+        Arc::new(Emulator::new(&settings, app.metrics.clone()))
     })
 }
 
@@ -452,17 +602,14 @@ const _: () = {
     let _ = assert_send_sync::<ServerHandle>;
 };
 
-/// Runs the HTTP side on a new thread with its own runtime; returns once it listens.
+/// Runs the HTTP side on a new thread with the server's runtime; returns once it
+/// listens.
 fn spawn_http(
+    runtime: tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     router: axum::Router,
     app: Arc<App>,
 ) -> io::Result<JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("dashauth-http")
-        .enable_all()
-        .build()?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("dashauth-server".into())
@@ -497,22 +644,27 @@ async fn serve(
         per_address: app.config.max_connections_per_address,
     };
     let sweeper = tokio::spawn(sweep_periodically(app.clone()));
+    let events = tokio::spawn(events::listen(app.clone()));
     let _ = ready.send(Ok(()));
     serve::serve(listener, router, app, limits).await;
     sweeper.abort();
+    events.abort();
 }
 
 async fn sweep_periodically(app: Arc<App>) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
     loop {
         ticks.tick().await;
-        let swept = app.store.sweep(app.now_ms());
-        if swept.unvalidated_challenges > 0 {
-            app.metrics.challenges_expired(swept.unvalidated_challenges);
-            log_event!(
-                "{} challenge(s) expired unvalidated",
-                swept.unvalidated_challenges
-            );
+        match app.store.sweep(app.now_ms()).await {
+            Ok(swept) if swept.unvalidated_challenges > 0 => {
+                app.metrics.challenges_expired(swept.unvalidated_challenges);
+                log_event!(
+                    "{} challenge(s) expired unvalidated",
+                    swept.unvalidated_challenges
+                );
+            }
+            Ok(_) => {}
+            Err(e) => log_event!("sweep: {e}"),
         }
         app.limiter.sweep();
     }

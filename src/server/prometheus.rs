@@ -4,6 +4,7 @@
 //! templates: never an account id, a token or a raw path.
 
 use super::app::App;
+use super::bots::BotStatus;
 use super::latency::{BUCKETS, HistogramSnapshot};
 use axum::extract::State;
 use axum::http::header;
@@ -16,7 +17,12 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The route handler.
 pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&app))
+    let pending = app.store.pending_challenge_count(app.now_ms()).await.ok();
+    let bots = app.bots.status(&app.store, app.now_ms()).await.ok();
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        render(&app, pending, bots.as_deref()),
+    )
 }
 
 /// Writes `# HELP` and `# TYPE` lines.
@@ -38,22 +44,26 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
-/// The whole exposition.
-pub fn render(app: &App) -> String {
+/// The whole exposition; `pending` is left out when the database could not give it,
+/// rather than reported as 0.
+pub fn render(app: &App, pending: Option<u64>, bots: Option<&[BotStatus]>) -> String {
     let m = app.metrics.snapshot();
     let mut out = String::with_capacity(8 * 1024);
     family(
         &mut out,
         "dashauth_gd_requests_total",
         "counter",
-        "GD requests made by the bot, by endpoint and outcome.",
+        "GD requests made by each bot account, by endpoint and outcome (ok, bad_credentials, \
+         rejected, cdn_blocked, rate_limited, blacklisted, html_page, unavailable, malformed, \
+         network).",
     );
-    for (endpoint, outcome, n) in &m.bot_gd_requests {
+    for (bot, endpoint, outcome, n) in &m.bot_gd_requests_by_bot {
         let _ = writeln!(
             out,
-            "dashauth_gd_requests_total{{endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
+            "dashauth_gd_requests_total{{bot=\"{bot}\",endpoint=\"{endpoint}\",outcome=\"{outcome}\"}} {n}"
         );
     }
+    render_bots(&mut out, bots);
     family(
         &mut out,
         "dashauth_emulator_requests_total",
@@ -116,21 +126,21 @@ pub fn render(app: &App) -> String {
     }
     counter(
         &mut out,
-        "dashauth_rate_limited_total",
-        "Requests answered 429.",
-        m.rate_limited,
-    );
-    counter(
-        &mut out,
         "dashauth_challenges_evicted_total",
-        "Pending challenges evicted by newer ones for the same account.",
+        "Pending challenges evicted to make room for newer ones.",
         m.challenges_evicted,
     );
     counter(
         &mut out,
-        "dashauth_challenges_refused_total",
-        "Challenges refused because the server held all it may (503).",
-        m.challenges_refused,
+        "dashauth_challenges_refused_full_total",
+        "Challenges refused because the server held all it may.",
+        m.challenges_refused_full,
+    );
+    counter(
+        &mut out,
+        "dashauth_rate_limited_total",
+        "Requests answered 429.",
+        m.rate_limited,
     );
     counter(
         &mut out,
@@ -144,10 +154,61 @@ pub fn render(app: &App) -> String {
         "gauge",
         "Challenges the bot is looking for now.",
     );
-    let pending = app.store.pending_challenge_count(app.now_ms());
-    let _ = writeln!(out, "dashauth_pending_challenges {pending}");
+    if let Some(pending) = pending {
+        let _ = writeln!(out, "dashauth_pending_challenges {pending}");
+    }
     render_latency(&mut out, &app.latency.snapshot());
     out
+}
+
+/// Per-bot gauges: health, pending challenges, last success. Bot account ids are public
+/// (every challenge names one), so they are fine as labels.
+fn render_bots(out: &mut String, bots: Option<&[BotStatus]>) {
+    let Some(bots) = bots else {
+        return;
+    };
+    family(
+        out,
+        "dashauth_bot_healthy",
+        "gauge",
+        "1 while new challenges may go to the bot, 0 while its requests fail in a way \
+         waiting does not fix (bad credentials, CDN block).",
+    );
+    for b in bots {
+        let _ = writeln!(
+            out,
+            "dashauth_bot_healthy{{bot=\"{}\"}} {}",
+            b.account_id,
+            u8::from(b.healthy)
+        );
+    }
+    family(
+        out,
+        "dashauth_bot_pending_challenges",
+        "gauge",
+        "Unvalidated challenges assigned to the bot.",
+    );
+    for b in bots {
+        let _ = writeln!(
+            out,
+            "dashauth_bot_pending_challenges{{bot=\"{}\"}} {}",
+            b.account_id, b.pending
+        );
+    }
+    family(
+        out,
+        "dashauth_bot_last_success_timestamp_seconds",
+        "gauge",
+        "When a GD request of the bot last succeeded (UNIX seconds; 0 = never).",
+    );
+    for b in bots {
+        let at = b.last_success_at.unwrap_or(0) as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "dashauth_bot_last_success_timestamp_seconds{{bot=\"{}\"}} {at}",
+            b.account_id
+        );
+    }
 }
 
 fn render_latency(out: &mut String, series: &[(String, HistogramSnapshot)]) {

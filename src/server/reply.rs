@@ -3,6 +3,7 @@
 //! including axum's own rejections, unknown routes and oversized bodies.
 
 use super::log::log_event;
+use super::store::StoreError;
 use crate::protocol::{Envelope, MAX_BODY_BYTES};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -28,7 +29,7 @@ pub enum ApiError {
     PayloadTooLarge,
     /// 429, with `Retry-After` seconds.
     RateLimited(u64),
-    /// 503: the server is shutting down.
+    /// 503: the server is shutting down, or its database is unavailable.
     Unavailable(String),
     /// 503 with `Retry-After` seconds: the server holds all it may of something.
     Busy(String, u64),
@@ -93,6 +94,14 @@ impl IntoResponse for ApiError {
 /// 200 with `data` in the envelope.
 pub fn ok<T: Serialize>(data: T) -> ApiResult {
     Ok(Json(Envelope::ok(data)).into_response())
+}
+
+impl From<StoreError> for ApiError {
+    /// The database failed: 503, so clients retry; the detail goes to the log only.
+    fn from(e: StoreError) -> Self {
+        log_event!("store: {e}");
+        ApiError::Unavailable("the server's database is unavailable; try again shortly".into())
+    }
 }
 
 impl From<JsonRejection> for ApiError {

@@ -15,7 +15,7 @@ use crate::protocol::{
 };
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Router, middleware};
 use serde::Deserialize;
@@ -42,6 +42,9 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .route("/client/devices/{device_id}", delete(delete_device))
         // Not rate-limited: a scrape is cheap and reveals no secret (see the README).
         .route("/metrics", get(prometheus::metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/status", get(super::status::status))
         .with_state(app);
     let all = match extra {
         Some(extra) => api.merge(extra),
@@ -66,12 +69,33 @@ async fn request_challenge(
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
     raw: Result<Path<String>, PathRejection>,
+    query: Result<Query<ChallengeQuery>, QueryRejection>,
 ) -> ApiResult {
     let account: AccountId = path_param(raw)?;
     let ip = app.client_ip(peer, &headers);
     app.rate_limit(Limit::ChallengeByIp(ip))?;
     app.rate_limit(Limit::ChallengeByAccount(account, ip))?;
-    ok(challenges::issue(&app, account, ip)?)
+    let Query(query) = query?;
+    let audience = query.audience.map(parse_audience).transpose()?;
+    ok(challenges::issue(&app, account, ip, audience).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct ChallengeQuery {
+    audience: Option<String>,
+}
+
+/// An audience (protocol.md section 2): 1–128 visible ASCII characters.
+fn parse_audience(audience: String) -> Result<String, ApiError> {
+    let valid =
+        (1..=128).contains(&audience.len()) && audience.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(audience)
+    } else {
+        Err(ApiError::BadRequest(
+            "audience must be 1-128 visible ASCII characters".into(),
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,7 +121,7 @@ async fn challenge_complete(
 }
 
 async fn whoami(State(app): Shared, headers: HeaderMap) -> ApiResult {
-    let caller = auth::bearer(&app, &headers)?;
+    let caller = auth::bearer(&app, &headers).await?;
     ok(WhoAmI {
         account_id: caller.grant.account.get(),
         expires_at: caller.grant.expires_at,
@@ -105,8 +129,8 @@ async fn whoami(State(app): Shared, headers: HeaderMap) -> ApiResult {
 }
 
 async fn revoke_token(State(app): Shared, headers: HeaderMap) -> ApiResult {
-    let caller = auth::bearer(&app, &headers)?;
-    app.store.remove_token(&caller.hash);
+    let caller = auth::bearer(&app, &headers).await?;
+    app.store.remove_token(&caller.hash).await?;
     super::log::log_event!("token of account {} revoked", caller.grant.account);
     ok(())
 }
@@ -119,7 +143,7 @@ async fn handshake(
 ) -> ApiResult {
     app.rate_limit(Limit::DeviceByIp(app.client_ip(peer, &headers)))?;
     // Credentials first: an anonymous caller learns nothing about body validation.
-    let caller = auth::bearer(&app, &headers)?;
+    let caller = auth::bearer(&app, &headers).await?;
     let JsonBody(request) = body?;
     ok(devices::register(&app, caller.grant.account, request).await?)
 }
@@ -132,7 +156,7 @@ async fn rotate(
 ) -> ApiResult {
     let ip = app.client_ip(peer, &headers);
     app.rate_limit(Limit::DeviceByIp(ip))?;
-    let device = auth::nonce_device(&app, &headers, ip)?;
+    let device = auth::nonce_device(&app, &headers, ip).await?;
     let JsonBody(request) = body?;
     ok(devices::rotate(&app, &device, request).await?)
 }
@@ -140,12 +164,12 @@ async fn rotate(
 async fn session(State(app): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
     let ip = app.client_ip(peer, &headers);
     app.rate_limit(Limit::DeviceByIp(ip))?;
-    let device = auth::nonce_device(&app, &headers, ip)?;
-    ok(devices::open_session(&app, &device))
+    let device = auth::nonce_device(&app, &headers, ip).await?;
+    ok(devices::open_session(&app, &device).await?)
 }
 
 async fn me(State(app): Shared, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
-    let caller = auth::device(&app, &headers, app.client_ip(peer, &headers))?;
+    let caller = auth::device(&app, &headers, app.client_ip(peer, &headers)).await?;
     ok(MeData {
         account_id: caller.account.get(),
         device_id: caller.device,
@@ -158,7 +182,21 @@ async fn delete_device(
     raw: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let id: Uuid = path_param(raw)?;
-    let caller = auth::bearer(&app, &headers)?;
-    devices::revoke(&app, caller.grant.account, id)?;
+    let caller = auth::bearer(&app, &headers).await?;
+    devices::revoke(&app, caller.grant.account, id).await?;
     ok(())
+}
+
+/// 200 while the process runs (protocol.md section 8); bare body, no envelope.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// 200 when the store answers, else 503; bare body, no envelope. A load balancer takes
+/// an instance whose database is gone out of rotation until it comes back.
+async fn readyz(State(app): Shared) -> (StatusCode, &'static str) {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
 }

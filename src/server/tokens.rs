@@ -63,6 +63,16 @@ impl TokenHash {
         TokenHash(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// A hash read back from the store; `None` unless it is 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(TokenHash)
+    }
+
+    /// The whole hash, as the store keeps it.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The half of the hash the store indexes by. The index lookup may take
     /// data-dependent time, so the full hash is then checked with [`Self::matches`].
     pub fn lookup_key(&self) -> [u8; 16] {

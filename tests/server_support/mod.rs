@@ -2,6 +2,9 @@
 //! call its routes over HTTP, and play a GD player against its emulator.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod fake_gd;
+pub mod process;
+
 use dashauth::gd_client::GdClient;
 use dashauth::http::{Http, Method};
 use dashauth::keys::DeviceKey;
@@ -165,6 +168,14 @@ impl Player {
             account_id,
             gjp2: format!("{account_id:040x}"),
             gd: GdClient::new(Http::new(Duration::from_secs(10)), &server.gd_url()),
+        }
+    }
+
+    /// A player with the given gjp2 (the bot account of another server, say).
+    pub fn with_gjp2(server: &ServerHandle, account_id: u32, gjp2: &str) -> Self {
+        Player {
+            gjp2: gjp2.to_string(),
+            ..Player::new(server, account_id)
         }
     }
 
