@@ -252,15 +252,25 @@ impl Client {
         account_id: AccountId,
         gjp2: &Gjp2,
     ) -> Result<()> {
-        self.gd()
-            .upload_message(
-                account_id.get(),
-                gjp2.as_str(),
-                challenge.bot_account_id.get(),
-                &challenge.subject(),
-                MESSAGE_BODY,
-            )
+        self.upload_gd_message(challenge, account_id, gjp2)
             .map_err(|e| gd_error(e, challenge.bot_account_id))
+    }
+
+    /// [`Self::send_gd_message`] with GD's own error, for callers that decide whether a
+    /// failure is worth a retry.
+    pub(crate) fn upload_gd_message(
+        &self,
+        challenge: &Challenge,
+        account_id: AccountId,
+        gjp2: &Gjp2,
+    ) -> std::result::Result<(), GdError> {
+        self.gd().upload_message(
+            account_id.get(),
+            gjp2.as_str(),
+            challenge.bot_account_id.get(),
+            &challenge.subject(),
+            MESSAGE_BODY,
+        )
     }
 
     /// `GET challenge_complete/{id}?wait_ms=N`. `wait_ms` is how long the server may hold
@@ -590,7 +600,8 @@ fn failure_message(message: &str, status: u16) -> String {
 }
 
 /// A GD failure, worded for the player: what happened and what to do.
-fn gd_error(e: GdError, bot: AccountId) -> Error {
+/// The library error, with what the player can do about it, for a GD failure.
+pub(crate) fn gd_error(e: GdError, bot: AccountId) -> Error {
     match e {
         GdError::Rejected => Error::GdRejected(format!(
             "Geometry Dash refused the verification message. Refresh your login in the game \

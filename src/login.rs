@@ -8,8 +8,9 @@
 //! at most [`MAX_LONG_POLL`]) and ends, so no thread outlives its login by more than one
 //! request.
 
-use crate::client::{Challenge, Client, Completion, Gjp2, Token};
+use crate::client::{Challenge, Client, Completion, Gjp2, Token, gd_error};
 use crate::error::{Error, Result};
+use crate::gd::GdError;
 use crate::protocol::AccountId;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,12 @@ pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const NETWORK_RETRIES: u32 = 2;
 /// Pause after a network failure while waiting.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// First pause before sending the GD message again after a transient failure; each
+/// further one doubles, up to [`MAX_UPLOAD_RETRY_PAUSE`]. GD's CDN sheds load in bursts
+/// of a few hundred milliseconds.
+const UPLOAD_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Longest pause between two sends of the GD message.
+const MAX_UPLOAD_RETRY_PAUSE: Duration = Duration::from_secs(4);
 
 /// Where a login is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,8 +251,7 @@ impl Worker {
         self.step(Stage::RequestingChallenge)?;
         let challenge = self.client.request_challenge(self.account_id)?;
         self.step(Stage::SendingMessage)?;
-        self.client
-            .send_gd_message(&challenge, self.account_id, &self.gjp2)?;
+        self.send_message(&challenge)?;
         self.step(Stage::WaitingForBot)?;
         let token = self.wait_for_token(&challenge)?;
         {
@@ -272,6 +278,30 @@ impl Worker {
             Ok(())
         } else {
             Err(Error::Cancelled)
+        }
+    }
+
+    /// Sends the GD message, again after each transient failure (backing off) while the
+    /// deadline leaves room for the pause; a refusal or a ban is reported at once, since
+    /// repeating it cannot help and could prolong a ban.
+    fn send_message(&self, challenge: &Challenge) -> Result<()> {
+        let mut pause = UPLOAD_RETRY_PAUSE;
+        loop {
+            let failure =
+                match self
+                    .client
+                    .upload_gd_message(challenge, self.account_id, &self.gjp2)
+                {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e,
+                };
+            if !upload_failure_is_transient(&failure) || self.shared.remaining() <= pause {
+                return Err(gd_error(failure, challenge.bot_account_id));
+            }
+            if !self.shared.pause(pause) {
+                return Err(Error::Cancelled);
+            }
+            pause = (pause * 2).min(MAX_UPLOAD_RETRY_PAUSE);
         }
     }
 
@@ -323,6 +353,24 @@ fn is_transient(e: &Error) -> bool {
                 ..
             }
     )
+}
+
+/// Whether sending the GD message again may succeed: a 5xx, an HTML error page, text in
+/// no GD format, or no answer at all. Not `-1` (GD refused this player: wrong
+/// credentials, messages closed, bot blocked), not the CDN's rate-limit or ban answers
+/// (`error code: 1005`, `1015`, HTTP 429), and not RobTop's `no`: repeating those only
+/// makes them last.
+fn upload_failure_is_transient(e: &GdError) -> bool {
+    match e {
+        GdError::Network(_)
+        | GdError::Unavailable(_)
+        | GdError::HtmlPage(_)
+        | GdError::Malformed(_) => true,
+        GdError::Rejected
+        | GdError::CdnBlocked(_)
+        | GdError::RateLimited(_)
+        | GdError::Blacklisted => false,
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +453,36 @@ mod tests {
         assert!(is_transient(&http(502)));
         assert!(!is_transient(&http(500)));
         assert!(!is_transient(&Error::NotFound("gone".into())));
+    }
+
+    #[test]
+    fn upload_failures_are_retried_only_when_transient() {
+        let answer = |status, body: &str| {
+            let checked = crate::gd::check_response(status, body).map(str::to_string);
+            checked.and_then(|text| {
+                if text == "1" {
+                    Ok(())
+                } else {
+                    Err(GdError::Malformed(format!("expected 1, got {text:?}")))
+                }
+            })
+        };
+        let transient = |status, body: &str| match answer(status, body) {
+            Ok(()) => panic!("{status} {body:?} is not a failure"),
+            Err(e) => upload_failure_is_transient(&e),
+        };
+        assert!(transient(500, "Internal Server Error"));
+        assert!(transient(502, ""));
+        assert!(transient(403, "<!DOCTYPE html><html>Access denied</html>"));
+        assert!(transient(200, "1:::~garbage~:|#x:y"));
+        assert!(upload_failure_is_transient(&GdError::Network(
+            "timed out".into()
+        )));
+        assert!(!transient(200, "-1"));
+        assert!(!transient(200, "error code: 1005"));
+        assert!(!transient(403, "error code: 1020"));
+        assert!(!transient(429, "error code: 1015"));
+        assert!(!transient(200, "no"));
     }
 
     #[test]

@@ -59,6 +59,15 @@ fn zero_durations_bad_rates_and_zero_caps_are_refused() {
     refused(|c| c.gd_fault_rate = f64::NAN, "fault rate");
     refused(|c| c.gd_fault_rate = -0.1, "fault rate");
     refused(|c| c.limits.devices_per_account = 0, "devices per account");
+    refused(
+        |c| c.header_read_timeout = Duration::ZERO,
+        "header-read timeout",
+    );
+    refused(|c| c.idle_timeout = Duration::ZERO, "idle timeout");
+    refused(
+        |c| c.idle_timeout = Duration::from_secs(3601),
+        "idle timeout",
+    );
 }
 
 #[test]

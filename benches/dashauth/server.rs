@@ -172,6 +172,12 @@ impl Server {
         format!("http://{}/database", self.addr)
     }
 
+    /// The server's process id (the soak reads its memory and descriptors).
+    #[allow(dead_code)] // used by benches/soak, not by every bench including this file
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// CPU time (user + system) the server process has used so far.
     pub fn cpu_time(&self) -> Duration {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))

@@ -6,7 +6,7 @@ use super::bots::BotPool;
 use super::certs::CertAuthority;
 use super::events::{self, Event};
 use super::latency::RouteLatency;
-use super::log::log_event;
+use super::log::log_sampled;
 use super::metrics::Metrics;
 use super::rate_limit::{Limit, RateLimiter};
 use super::reply::ApiError;
@@ -136,7 +136,10 @@ impl App {
 
     fn refuse(&self, limit: Limit, retry_after_s: u64) -> ApiError {
         self.metrics.rate_limited();
-        log_event!("rate limited: {limit:?}, retry after {retry_after_s} s");
+        log_sampled!(
+            RateLimited,
+            "rate limited: {limit:?}, retry after {retry_after_s} s"
+        );
         ApiError::RateLimited(retry_after_s)
     }
 }

@@ -2,7 +2,7 @@
 //! with the status and message the protocol gives each failure.
 
 use super::app::App;
-use super::log::log_event;
+use super::log::log_sampled;
 use super::nonce;
 use super::rate_limit::Limit;
 use super::reply::ApiError;
@@ -86,7 +86,11 @@ pub async fn nonce_device(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<
         Err(nonce::Failure::Store(e)) => Err(e.into()),
         Err(nonce::Failure::Refused(refusal)) => {
             app.metrics.nonce_rejected(refusal.reason);
-            log_event!("nonce refused from {ip}: {}", refusal.reason.code());
+            log_sampled!(
+                NonceRefused,
+                "nonce refused from {ip}: {}",
+                refusal.reason.code()
+            );
             // Counted only now: the failure is what the limit is about.
             let _ = app.limiter.take(Limit::NonceFailureByIp(ip));
             Err(ApiError::Unauthorized(refusal.message))

@@ -68,6 +68,7 @@ pub struct Metrics {
     session_tokens_issued: AtomicU64,
     nonce_rejections: [AtomicU64; NonceRejection::ALL.len()],
     rate_limited: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -144,6 +145,10 @@ impl Metrics {
     pub fn rate_limited(&self) {
         bump(&self.rate_limited, 1);
     }
+    /// A connection closed at once because its address held its share.
+    pub fn connection_refused(&self) {
+        bump(&self.connections_refused, 1);
+    }
 
     /// A consistent-enough copy for reading.
     pub fn snapshot(&self) -> MetricsSnapshot {
@@ -186,6 +191,7 @@ impl Metrics {
                 .map(|(r, c)| (r.code(), get(c)))
                 .collect(),
             rate_limited: get(&self.rate_limited),
+            connections_refused: get(&self.connections_refused),
         }
     }
 }
@@ -219,6 +225,8 @@ pub struct MetricsSnapshot {
     pub nonce_rejections: Vec<(&'static str, u64)>,
     /// Requests answered 429.
     pub rate_limited: u64,
+    /// Connections closed at once because their address held its share.
+    pub connections_refused: u64,
 }
 
 impl MetricsSnapshot {

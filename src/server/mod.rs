@@ -23,6 +23,7 @@ mod prometheus;
 mod rate_limit;
 mod reply;
 mod routes;
+mod serve;
 mod standalone_emulator;
 mod status;
 pub mod store;
@@ -39,7 +40,7 @@ use bots::Poller;
 use certs::CertAuthority;
 use emulator::{Emulator, EmulatorSettings};
 use log::log_event;
-use std::future::IntoFuture;
+use serve::{ConnectionLimits, SHUTDOWN_GRACE};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,8 +71,6 @@ pub const MAX_GD_REQUESTS_PER_SECOND: f64 = 1000.0;
 pub const DEFAULT_GD_COMPLETE_WAIT: Duration = Duration::from_millis(10_000);
 /// Default long-poll hold with the emulator, which answers at once.
 pub const DEFAULT_EMULATOR_COMPLETE_WAIT: Duration = Duration::from_millis(5000);
-/// How long in-flight requests get to finish when the server stops.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often expired records are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -140,7 +139,28 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// Age at which the access-token signing key is replaced.
     pub signing_key_rotate: Duration,
+    /// A request's header must arrive within this, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// Connections one address (an IPv6 /64) may hold at once; 0 = no cap. Behind a
+    /// proxy every connection comes from the proxy: raise it or turn it off there.
+    pub max_connections_per_address: usize,
 }
+
+/// Default [`Config::header_read_timeout`]: a slow mobile link sends a header in well
+/// under a second; a client that takes longer is holding a socket.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Config::idle_timeout`]: longer than the client library keeps an idle
+/// connection for reuse (ureq: 15 s), so it never sends a request on a connection the
+/// server is closing; short enough to free idle sockets.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Config::max_connections_per_address`]: above what one busy NAT or the
+/// loopback benchmarks (some 200 at once) use, far below the descriptor limit a
+/// server gets once it raised its soft limit.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Longest header-read and idle timeout.
+pub const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Default for Config {
     fn default() -> Self {
@@ -172,6 +192,9 @@ impl Default for Config {
             public_url: None,
             access_token_ttl: Duration::from_secs(3600),
             signing_key_rotate: Duration::from_secs(30 * 24 * 3600),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -356,6 +379,12 @@ fn check_durations(config: &Config) -> io::Result<()> {
         ("certificate validity", config.certificate_validity, MAX_TTL),
         ("signing key rotation", config.signing_key_rotate, MAX_TTL),
         ("GD timeout", config.gd_timeout, MAX_GD_TIMEOUT),
+        (
+            "header-read timeout",
+            config.header_read_timeout,
+            MAX_CONNECTION_TIMEOUT,
+        ),
+        ("idle timeout", config.idle_timeout, MAX_CONNECTION_TIMEOUT),
     ];
     for (name, value, max) in durations {
         if value.is_zero() {
@@ -406,6 +435,7 @@ impl ServerHandle {
     /// the store first: a database that cannot be used stops the start with its reason.
     pub fn start(config: Config) -> io::Result<ServerHandle> {
         config.validate()?;
+        serve::raise_fd_limit();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("dashauth-http")
@@ -650,20 +680,17 @@ async fn serve(
             return;
         }
     };
-    let mut stop = app.watch_shutdown();
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    });
-    let server = tokio::spawn(server.into_future());
+    let limits = ConnectionLimits {
+        header_read_timeout: app.config.header_read_timeout,
+        idle_timeout: app.config.idle_timeout,
+        per_address: app.config.max_connections_per_address,
+    };
     let sweeper = tokio::spawn(sweep_periodically(app.clone()));
-    let listener = tokio::spawn(events::listen(app.clone()));
+    let events = tokio::spawn(events::listen(app.clone()));
     let _ = ready.send(Ok(()));
-    let _ = app.watch_shutdown().wait_for(|stopped| *stopped).await;
-    // Long polls answer at once on shutdown; other requests get a short grace period.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+    serve::serve(listener, router, app, limits).await;
     sweeper.abort();
-    listener.abort();
+    events.abort();
 }
 
 async fn sweep_periodically(app: Arc<App>) {

@@ -142,6 +142,12 @@ pub fn render(app: &App, pending: Option<u64>, bots: Option<&[BotStatus]>) -> St
         "Requests answered 429.",
         m.rate_limited,
     );
+    counter(
+        &mut out,
+        "dashauth_connections_refused_total",
+        "Connections closed at once because their address held its share.",
+        m.connections_refused,
+    );
     family(
         &mut out,
         "dashauth_pending_challenges",

@@ -19,7 +19,7 @@ use crate::gd_client::GdClient;
 use crate::server::app::App;
 use crate::server::challenges::millis;
 use crate::server::events::{self, Event};
-use crate::server::log::log_event;
+use crate::server::log::{log_event, log_sampled};
 use crate::server::store::{Sender, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -225,7 +225,8 @@ impl Poller {
                 } else {
                     report.read += 1;
                     if page.unparsed_ids.contains(&id) {
-                        log_event!(
+                        log_sampled!(
+                            MessageIgnored,
                             "bot {} deletes message {id}, which does not parse (a subject that \
                              is not base64 UTF-8?)",
                             self.account_id
@@ -303,7 +304,8 @@ impl Poller {
                 continue;
             };
             if message.account_id != challenge.account.get() {
-                log_event!(
+                log_sampled!(
+                    MessageIgnored,
                     "bot {} ignored message {} from account {}: the challenge it names belongs \
                      to account {}",
                     self.account_id,
