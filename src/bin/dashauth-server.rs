@@ -142,6 +142,21 @@ struct ServerArgs {
     #[arg(long, env = "DASHAUTH_SIGNING_KEY_ROTATE_DAYS", value_name = "N", value_parser = trimmed::<u64>)]
     signing_key_rotate_days: Option<u64>,
 
+    /// A request's header must arrive within N s, or the connection is closed
+    /// [default: 10]
+    #[arg(long, env = "DASHAUTH_HEADER_READ_TIMEOUT_S", value_name = "N", value_parser = trimmed::<u64>)]
+    header_read_timeout_s: Option<u64>,
+
+    /// A keep-alive connection with no request in flight is closed after N s
+    /// [default: 30]
+    #[arg(long, env = "DASHAUTH_IDLE_TIMEOUT_S", value_name = "N", value_parser = trimmed::<u64>)]
+    idle_timeout_s: Option<u64>,
+
+    /// Connections one address (an IPv6 /64) may hold at once; 0 turns the cap off
+    /// (behind a proxy every connection comes from the proxy) [default: 256]
+    #[arg(long, env = "DASHAUTH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N", value_parser = trimmed::<usize>)]
+    max_connections_per_address: Option<usize>,
+
     /// Default long-poll wait of challenge_complete, at most 10000 [default: 10000 with
     /// GD, 5000 with the emulator]
     #[arg(long, env = "DASHAUTH_COMPLETE_WAIT_MS", value_name = "N", value_parser = trimmed::<u64>)]
@@ -406,6 +421,11 @@ fn server_config(args: ServerArgs) -> Result<(Config, Vec<String>), String> {
     config.token_ttl = secs(args.token_ttl_s, config.token_ttl);
     config.session_ttl = secs(args.session_ttl_s, config.session_ttl);
     config.public_url = args.public_url;
+    config.header_read_timeout = secs(args.header_read_timeout_s, config.header_read_timeout);
+    config.idle_timeout = secs(args.idle_timeout_s, config.idle_timeout);
+    config.max_connections_per_address = args
+        .max_connections_per_address
+        .unwrap_or(config.max_connections_per_address);
     config.access_token_ttl = secs(args.access_token_ttl_s, config.access_token_ttl);
     config.signing_key_rotate = args
         .signing_key_rotate_days
