@@ -8,9 +8,8 @@
 mod server_support;
 
 use dashauth::http::{Http, Method};
-use dashauth::keys::DeviceKey;
 use dashauth::server::{Config, ServerHandle};
-use server_support::process::{Options, ServerProcess, run_to_exit};
+use server_support::process::{Options, Remote, ServerProcess, run_to_exit};
 use server_support::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,102 +43,12 @@ fn start(gd: &ServerHandle, data_dir: &Path) -> ServerProcess {
     })
 }
 
-/// The DashAuth routes of a server process, over real HTTP.
-struct Remote {
-    http: Http,
-    base: String,
-}
-
-impl Remote {
-    fn of(server: &ServerProcess) -> Remote {
-        Remote {
-            http: Http::new(Duration::from_secs(15)),
-            base: server.base_url().to_string(),
-        }
-    }
-
-    fn call(
-        &self,
-        method: Method,
-        route: &str,
-        auth: Option<&str>,
-        body: Option<&str>,
-    ) -> (u16, serde_json::Value) {
-        let url = format!("{}/{route}", self.base);
-        let body = body.map(|b| ("application/json", b));
-        let reply = self
-            .http
-            .send(method, &url, auth, body)
-            .unwrap_or_else(|e| panic!("{route}: {e}"));
-        let json = serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null);
-        (reply.status, json)
-    }
-
-    fn challenge(&self, account: u32) -> (String, String) {
-        let (status, json) = self.call(
-            Method::Get,
-            &format!("request_challenge/{account}"),
-            None,
-            None,
-        );
-        assert_eq!(status, 200, "{json}");
-        let field = |k: &str| json["data"][k].as_str().unwrap_or_default().to_string();
-        (field("id"), field("challenge"))
-    }
-
-    fn wait_for_token(&self, id: &str) -> String {
-        for _ in 0..10 {
-            let (status, json) = self.call(
-                Method::Get,
-                &format!("challenge_complete/{id}?wait_ms=2000"),
-                None,
-                None,
-            );
-            if status == 200 {
-                return json["data"].as_str().unwrap_or_default().to_string();
-            }
-            assert_eq!(status, 401, "{json}");
-        }
-        panic!("challenge never validated")
-    }
-
-    /// Enrols `key` for `account` by GD proof: a fresh challenge, its message, then the
-    /// handshake (long-polled). Returns the handshake's answer.
-    fn enroll(&self, gd: &ServerHandle, account: u32, key: &DeviceKey) -> (u16, serde_json::Value) {
-        let (id, challenge) = self.challenge(account);
-        Player::new(gd, account).send_until_accepted(BOT.0, &format!("auth-{challenge}"));
-        let body = handshake_body(key, &id).to_string();
-        for _ in 0..10 {
-            let reply = self.call(
-                Method::Post,
-                "client/auth/handshake?wait_ms=2000",
-                None,
-                Some(&body),
-            );
-            if reply.0 != 401 {
-                return reply;
-            }
-        }
-        panic!("challenge never validated")
-    }
-
-    fn login(&self, gd: &ServerHandle, account: u32) -> String {
-        let (id, challenge) = self.challenge(account);
-        Player::new(gd, account).send_until_accepted(BOT.0, &format!("auth-{challenge}"));
-        self.wait_for_token(&id)
-    }
-
-    fn status(&self, method: Method, route: &str, auth: &str) -> u16 {
-        self.call(method, route, Some(auth), None).0
-    }
-}
-
 #[test]
 fn kill_9_and_a_restart_lose_nothing_the_server_answered() {
     let gd = gd();
     let dir = scratch("kill9");
     let server = start(&gd, &dir);
-    let api = Remote::of(&server);
+    let api = Remote::of(&server, BOT.0);
 
     let token = api.login(&gd, 3001);
     let revoked_token = api.login(&gd, 3002);
@@ -179,7 +88,7 @@ fn kill_9_and_a_restart_lose_nothing_the_server_answered() {
 
     server.kill();
     let server = start(&gd, &dir);
-    let api = Remote::of(&server);
+    let api = Remote::of(&server, BOT.0);
 
     assert_eq!(
         api.status(Method::Get, "whoami", &bearer(&token)),

@@ -9,11 +9,10 @@
 
 mod server_support;
 
-use dashauth::http::{Http, Method};
-use dashauth::keys::DeviceKey;
+use dashauth::http::Method;
 use dashauth::server::ServerHandle;
 use dashauth::server::store::testing::TestDatabase;
-use server_support::process::{Options, ServerProcess};
+use server_support::process::{Options, Remote, ServerProcess};
 use server_support::*;
 use std::time::Duration;
 
@@ -36,90 +35,6 @@ fn instance(gd: &ServerHandle, db: &TestDatabase) -> ServerProcess {
     })
 }
 
-struct Remote {
-    http: Http,
-    base: String,
-}
-
-impl Remote {
-    fn of(server: &ServerProcess) -> Remote {
-        Remote {
-            http: Http::new(Duration::from_secs(20)),
-            base: server.base_url().to_string(),
-        }
-    }
-
-    fn call(
-        &self,
-        method: Method,
-        route: &str,
-        auth: Option<&str>,
-        body: Option<&str>,
-    ) -> (u16, serde_json::Value) {
-        let url = format!("{}/{route}", self.base);
-        let reply = self
-            .http
-            .send(method, &url, auth, body.map(|b| ("application/json", b)))
-            .unwrap_or_else(|e| panic!("{route}: {e}"));
-        let json = serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null);
-        (reply.status, json)
-    }
-
-    fn challenge(&self, account: u32) -> (String, String) {
-        let (status, json) = self.call(
-            Method::Get,
-            &format!("request_challenge/{account}"),
-            None,
-            None,
-        );
-        assert_eq!(status, 200, "{json}");
-        let field = |k: &str| json["data"][k].as_str().unwrap_or_default().to_string();
-        (field("id"), field("challenge"))
-    }
-
-    /// Enrols `key` for `account` by GD proof: a fresh challenge, its message, then the
-    /// handshake (long-polled). Returns the handshake's answer.
-    fn enroll(&self, gd: &ServerHandle, account: u32, key: &DeviceKey) -> (u16, serde_json::Value) {
-        let (id, challenge) = self.challenge(account);
-        Player::new(gd, account).send_until_accepted(BOT.0, &format!("auth-{challenge}"));
-        let body = handshake_body(key, &id).to_string();
-        for _ in 0..10 {
-            let reply = self.call(
-                Method::Post,
-                "client/auth/handshake?wait_ms=2000",
-                None,
-                Some(&body),
-            );
-            if reply.0 != 401 {
-                return reply;
-            }
-        }
-        panic!("challenge never validated")
-    }
-
-    /// One long poll: the token, or the status it answered instead.
-    fn complete_once(&self, id: &str, wait_ms: u64) -> Result<String, (u16, serde_json::Value)> {
-        let (status, json) = self.call(
-            Method::Get,
-            &format!("challenge_complete/{id}?wait_ms={wait_ms}"),
-            None,
-            None,
-        );
-        match status {
-            200 => Ok(json["data"].as_str().unwrap_or_default().to_string()),
-            _ => Err((status, json)),
-        }
-    }
-
-    fn message(&self, route: &str, auth: &str) -> (u16, String) {
-        let (status, json) = self.call(Method::Get, route, Some(auth), None);
-        (
-            status,
-            json["message"].as_str().unwrap_or_default().to_string(),
-        )
-    }
-}
-
 /// Makes `server`'s bot take the lease: a pending challenge there makes it poll.
 fn take_the_bot(server: &Remote, gd: &ServerHandle, account: u32) {
     let (id, code) = server.challenge(account);
@@ -136,10 +51,10 @@ fn a_validation_seen_by_one_instance_completes_a_long_poll_on_another() {
     };
     let gd = gd();
     let a = instance(&gd, &db);
-    let api_a = Remote::of(&a);
+    let api_a = Remote::of(&a, BOT.0);
     take_the_bot(&api_a, &gd, 5001);
     let b = instance(&gd, &db);
-    let api_b = Remote::of(&b);
+    let api_b = Remote::of(&b, BOT.0);
     // B's bot cannot poll while A holds the lease: A's bot validates, and only the
     // notification can end B's long poll before its wait runs out.
     let (id, code) = api_b.challenge(5002);
@@ -161,7 +76,7 @@ fn nonces_and_revocations_hold_across_instances() {
     };
     let gd = gd();
     let (a, b) = (instance(&gd, &db), instance(&gd, &db));
-    let (api_a, api_b) = (Remote::of(&a), Remote::of(&b));
+    let (api_a, api_b) = (Remote::of(&a, BOT.0), Remote::of(&b, BOT.0));
     let (id, code) = api_a.challenge(5101);
     Player::new(&gd, 5101).send_until_accepted(BOT.0, &format!("auth-{code}"));
     let token = api_b
@@ -213,9 +128,9 @@ fn another_instance_takes_the_bot_over_when_its_poller_is_killed() {
     };
     let gd = gd();
     let a = instance(&gd, &db);
-    take_the_bot(&Remote::of(&a), &gd, 5201);
+    take_the_bot(&Remote::of(&a, BOT.0), &gd, 5201);
     let b = instance(&gd, &db);
-    let api_b = Remote::of(&b);
+    let api_b = Remote::of(&b, BOT.0);
     a.kill();
     let (id, code) = api_b.challenge(5202);
     Player::new(&gd, 5202).send_until_accepted(BOT.0, &format!("auth-{code}"));
@@ -326,13 +241,8 @@ fn a_database_that_goes_away_means_503_and_the_server_recovers_by_itself() {
         bot: BOT,
         poll_interval_ms: POLL_MS,
     });
-    let api = Remote::of(&a);
-    let ready = || {
-        api.http
-            .send(Method::Get, &format!("{}/readyz", api.base), None, None)
-            .map(|r| r.status)
-            .unwrap_or(0)
-    };
+    let api = Remote::of(&a, BOT.0);
+    let ready = || api.call(Method::Get, "readyz", None, None).0;
     assert_eq!(ready(), 200);
     api.challenge(5301);
 
@@ -365,7 +275,7 @@ fn access_tokens_are_signed_with_one_key_and_revoked_everywhere() {
     };
     let gd = gd();
     let (a, b) = (instance(&gd, &db), instance(&gd, &db));
-    let (api_a, api_b) = (Remote::of(&a), Remote::of(&b));
+    let (api_a, api_b) = (Remote::of(&a, BOT.0), Remote::of(&b, BOT.0));
     let key = device_key();
     let (status, json) = api_a.enroll(&gd, 5201, &key);
     assert_eq!(status, 200, "{json}");

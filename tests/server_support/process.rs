@@ -1,9 +1,14 @@
 //! `dashauth-server` as a separate process, so that tests can kill it with SIGKILL and
 //! start another on the same state, as a crash and a restart would.
 
+use super::{Player, handshake_body};
+use dashauth::http::{Http, Method};
+use dashauth::keys::DeviceKey;
+use dashauth::server::ServerHandle;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dashauth-server");
 
@@ -114,4 +119,129 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// The DashAuth routes of a server process, over real HTTP.
+/// The DashAuth routes of a server process, over real HTTP.
+pub struct Remote {
+    http: Http,
+    base: String,
+    /// The bot account GD messages go to.
+    bot: u32,
+}
+
+impl Remote {
+    pub fn of(server: &ServerProcess, bot: u32) -> Remote {
+        Remote {
+            http: Http::new(Duration::from_secs(20)),
+            base: server.base_url().to_string(),
+            bot,
+        }
+    }
+
+    pub fn call(
+        &self,
+        method: Method,
+        route: &str,
+        auth: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}/{route}", self.base);
+        let body = body.map(|b| ("application/json", b));
+        let reply = self
+            .http
+            .send(method, &url, auth, body)
+            .unwrap_or_else(|e| panic!("{route}: {e}"));
+        let json = serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null);
+        (reply.status, json)
+    }
+
+    pub fn challenge(&self, account: u32) -> (String, String) {
+        let (status, json) = self.call(
+            Method::Get,
+            &format!("request_challenge/{account}"),
+            None,
+            None,
+        );
+        assert_eq!(status, 200, "{json}");
+        let field = |k: &str| json["data"][k].as_str().unwrap_or_default().to_string();
+        (field("id"), field("challenge"))
+    }
+
+    pub fn wait_for_token(&self, id: &str) -> String {
+        for _ in 0..10 {
+            let (status, json) = self.call(
+                Method::Get,
+                &format!("challenge_complete/{id}?wait_ms=2000"),
+                None,
+                None,
+            );
+            if status == 200 {
+                return json["data"].as_str().unwrap_or_default().to_string();
+            }
+            assert_eq!(status, 401, "{json}");
+        }
+        panic!("challenge never validated")
+    }
+
+    /// Enrols `key` for `account` by GD proof: a fresh challenge, its message, then the
+    /// handshake (long-polled). Returns the handshake's answer.
+    pub fn enroll(
+        &self,
+        gd: &ServerHandle,
+        account: u32,
+        key: &DeviceKey,
+    ) -> (u16, serde_json::Value) {
+        let (id, challenge) = self.challenge(account);
+        Player::new(gd, account).send_until_accepted(self.bot, &format!("auth-{challenge}"));
+        let body = handshake_body(key, &id).to_string();
+        for _ in 0..10 {
+            let reply = self.call(
+                Method::Post,
+                "client/auth/handshake?wait_ms=2000",
+                None,
+                Some(&body),
+            );
+            if reply.0 != 401 {
+                return reply;
+            }
+        }
+        panic!("challenge never validated")
+    }
+
+    pub fn login(&self, gd: &ServerHandle, account: u32) -> String {
+        let (id, challenge) = self.challenge(account);
+        Player::new(gd, account).send_until_accepted(self.bot, &format!("auth-{challenge}"));
+        self.wait_for_token(&id)
+    }
+
+    pub fn status(&self, method: Method, route: &str, auth: &str) -> u16 {
+        self.call(method, route, Some(auth), None).0
+    }
+
+    /// One long poll: the token, or the status it answered instead.
+    pub fn complete_once(
+        &self,
+        id: &str,
+        wait_ms: u64,
+    ) -> Result<String, (u16, serde_json::Value)> {
+        let (status, json) = self.call(
+            Method::Get,
+            &format!("challenge_complete/{id}?wait_ms={wait_ms}"),
+            None,
+            None,
+        );
+        match status {
+            200 => Ok(json["data"].as_str().unwrap_or_default().to_string()),
+            _ => Err((status, json)),
+        }
+    }
+
+    pub fn message(&self, route: &str, auth: &str) -> (u16, String) {
+        let (status, json) = self.call(Method::Get, route, Some(auth), None);
+        (
+            status,
+            json["message"].as_str().unwrap_or_default().to_string(),
+        )
+    }
 }
