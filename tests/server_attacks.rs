@@ -4,7 +4,7 @@
 
 mod server_support;
 
-use server_support::{Api, start_server};
+use server_support::{Api, Player, start_server, wait_for_token};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -349,4 +349,92 @@ fn a_log_reader_cannot_collect_a_players_token() {
     );
     let log = server.log();
     assert!(!log.contains(&id) && !log.contains(&code), "{log}");
+}
+
+/// One request from the loopback address `local` on a fresh connection: the status code
+/// and the body.
+fn request_from(local: [u8; 4], server: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let mut stream = connect_from(local, server);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: dashauth\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+/// Issue 12: 7 requests from one address and 1 from another evicted a player's pending
+/// challenge, and 400 addresses round-robin kept a player to 1 login in 8. Requests for
+/// the account from other addresses must never evict the challenge of the address that
+/// is logging in.
+#[test]
+fn strangers_cannot_evict_the_challenge_of_a_player_logging_in() {
+    let server = start_server(|_| {});
+    let addr = server.addr();
+    let (status, player_challenge) = request_from([127, 0, 0, 2], addr, "/request_challenge/9400");
+    assert_eq!(status, 200, "{player_challenge}");
+    for n in 0..400u32 {
+        let stranger = [127, 1, (n / 200) as u8, (n % 200 + 1) as u8];
+        let (status, _) = request_from(stranger, addr, "/request_challenge/9400");
+        assert_eq!(status, 200);
+    }
+    for _ in 0..7 {
+        request_from([127, 0, 0, 3], addr, "/request_challenge/9400");
+    }
+    let field = |k: &str| {
+        player_challenge["data"][k]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    Player::new(&server, 9400).send_until_accepted(
+        server.bot_account_id(),
+        &format!("auth-{}", field("challenge")),
+    );
+    let token = wait_for_token(&Api::new(&server), &field("id"));
+    assert!(!token.is_empty(), "the player's login completed");
+}
+
+/// Issue 12: 330 requests from 11 addresses filled a 300-challenge cap and everyone got
+/// 503 for the challenge lifetime. An address that holds no challenge must still get one.
+#[test]
+fn a_full_server_still_serves_an_address_that_holds_no_challenge() {
+    let server = start_server(|c| c.limits.challenges = 300);
+    let addr = server.addr();
+    for holder in 0..11u32 {
+        for k in 0..30u32 {
+            let path = format!("/request_challenge/{}", 9500 + holder * 100 + k);
+            let (status, _) = request_from([127, 2, 0, holder as u8 + 1], addr, &path);
+            // Past the cap a holder with fewer than the heaviest takes a place from it;
+            // the heaviest holder itself is refused.
+            assert!(status == 200 || status == 503, "{status}");
+        }
+    }
+    assert!(server.metrics().challenges_evicted > 0, "the cap was reached");
+    let (status, challenge) = request_from([127, 3, 0, 1], addr, "/request_challenge/9999");
+    assert_eq!(status, 200, "a newcomer is served: {challenge}");
+    let field = |k: &str| {
+        challenge["data"][k]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    Player::new(&server, 9999).send_until_accepted(
+        server.bot_account_id(),
+        &format!("auth-{}", field("challenge")),
+    );
+    assert!(!wait_for_token(&Api::new(&server), &field("id")).is_empty());
+    assert!(
+        server.metrics().challenges_evicted > 0,
+        "room was made by eviction"
+    );
 }
