@@ -17,7 +17,7 @@
 #
 # Installs what a fresh Debian 12 lacks (apt, rustup targets) and fails with a message
 # when anything required is missing: nothing is skipped. Honours CARGO_TARGET_DIR.
-set -euo pipefail
+set -Eeuo pipefail
 if [[ -n "${CARGO_TARGET_DIR:-}" && "$CARGO_TARGET_DIR" != /* ]]; then
   export CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR"
 fi
@@ -30,6 +30,8 @@ stubs=$root/.ci/stubs
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf '\nplatforms: FAILED: %s\n' "$*" >&2; exit 1; }
 started=$SECONDS
+# set -e stops at the first failing command; say which, so a failure is never silent.
+trap 'fail "line $LINENO: \"$BASH_COMMAND\" exited with status $?"' ERR
 
 windows_gnu=x86_64-pc-windows-gnu
 windows_msvc=x86_64-pc-windows-msvc
@@ -75,6 +77,26 @@ mkdir -p "$work"
 
 # ---------------------------------------------------------------------------- sizes
 sizes=()
+# The system libraries CMakeLists.txt (and README's prebuilt snippet) link for each
+# platform, plus those the C/C++ driver always adds (c, gcc_s, System, msvcrt).
+declare -A link_libs=(
+  [linux]="c m rt pthread gcc_s util dl"
+  [windows]="bcrypt advapi32 kernel32 ntdll userenv ws2_32 dbghelp msvcrt"
+  [android]="c m dl log unwind"
+  [apple]="System c m iconv"
+)
+# check_link_libs FAMILY LOG: every library rustc's --print native-static-libs names in
+# LOG must be one the CMake package links, or a mod would fail to link.
+check_link_libs() {
+  local line lib
+  line=$(grep -m1 'native-static-libs:' "$2") || fail "no native-static-libs line in $2"
+  for lib in ${line#*native-static-libs:}; do
+    lib=${lib#-l}; lib=${lib#/defaultlib:}; lib=${lib%.lib}
+    [[ " ${link_libs[$1]} " == *" $lib "* ]] ||
+      fail "rustc needs '$lib' for $1 but CMakeLists.txt does not link it"
+  done
+  echo "link libraries for $1: ${line#*native-static-libs: }"
+}
 mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.2f MiB", b / 1048576 }'; }
 # size LABEL FILE [NOTE]: records a file's size in MiB (and in bytes).
 size() {
@@ -92,6 +114,7 @@ mod_build() {
 step "Linux: the mod build of the library (release, LTO, no server feature) and dashauth-server"
 cargo build --release --features server --bin dashauth-server
 mod_build 2>&1 | tee "$work/linux-rustc.log"
+check_link_libs linux "$work/linux-rustc.log"
 linux_so=$target_dir/release/libdashauth.so
 strip -o "$work/libdashauth.so" "$linux_so"
 size "Linux x86_64 \`libdashauth.so\`, stripped" "$work/libdashauth.so" "unstripped $(mib "$linux_so")"
@@ -101,6 +124,7 @@ server=$target_dir/release/dashauth-server
 # ---------------------------------------------------------------- Windows, GNU ABI
 step "Windows ($windows_gnu): dashauth.dll, libdashauth.dll.a, libdashauth.a with MinGW"
 mod_build --target "$windows_gnu" 2>&1 | tee "$work/$windows_gnu-rustc.log"
+check_link_libs windows "$work/$windows_gnu-rustc.log"
 win_dir=$target_dir/$windows_gnu/release
 for f in dashauth.dll libdashauth.dll.a libdashauth.a; do
   [[ -f "$win_dir/$f" ]] || fail "cargo did not produce $win_dir/$f"
@@ -228,6 +252,7 @@ export CFLAGS_x86_64_pc_windows_msvc="/clang:-nostdlibinc -DRING_CORE_NOSTDLIBIN
 export CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_LINKER=lld-link
 cargo rustc --release --lib --target "$windows_msvc" --crate-type staticlib \
   -- --print native-static-libs 2>&1 | tee "$work/msvc-rustc.log"
+check_link_libs windows "$work/msvc-rustc.log"
 msvc_lib=$target_dir/$windows_msvc/release/dashauth.lib
 [[ -f "$msvc_lib" ]] || fail "cargo did not produce $msvc_lib"
 # Each object names the runtime it needs: /DEFAULTLIB:msvcrt is /MD (the DLL runtime a
@@ -262,6 +287,8 @@ for t in "${android[@]}" "${apple[@]}"; do
     -- --print native-static-libs 2>&1 | tee "$work/$t-rustc.log"
   lib=$target_dir/$t/release/libdashauth.a
   [[ -f "$lib" ]] || fail "cargo did not produce $lib"
+  case $t in *-apple-*) family=apple ;; *) family=android ;; esac
+  check_link_libs $family "$work/$t-rustc.log"
 done
 for t in "${android[@]}"; do
   size "Android $t \`libdashauth.a\`" "$target_dir/$t/release/libdashauth.a"
@@ -282,7 +309,7 @@ step "CMake package: add_subdirectory(<repo>) + dashauth::dashauth, Linux and Mi
 cmake -S tests/cmake-package -B "$work/package-linux" -DCMAKE_BUILD_TYPE=Release \
   -DDASHAUTH_CARGO_TARGET_DIR="$target_dir" >/dev/null
 cmake --build "$work/package-linux" -j 2
-cmake -S tests/cmake-package -B "$work/package-mingw" "${mingw_cmake[@]}" \
+cmake --no-warn-unused-cli -S tests/cmake-package -B "$work/package-mingw" "${mingw_cmake[@]}" \
   -DDASHAUTH_CARGO_TARGET_DIR="$target_dir" >/dev/null
 cmake --build "$work/package-mingw" -j 2
 [[ -f "$work/package-mingw/dashauth-example.exe" ]] || fail "the package's MinGW build made no exe"
