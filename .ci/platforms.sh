@@ -9,8 +9,8 @@
 #   Windows (MSVC)  the static library with clang-cl, llvm-lib and lld-link; its objects
 #                   ask for the dynamic runtime (/MD) like a Geode mod.
 #   Android, Apple  cargo check and the static library for aarch64-linux-android,
-#                   armv7-linux-androideabi, aarch64/x86_64-apple-darwin (joined by lipo)
-#                   and aarch64-apple-ios, with clang.
+#                   armv7-linux-androideabi, aarch64/x86_64-apple-darwin (one universal archive)
+#                   and aarch64-apple-ios, with clang; a universal macOS archive.
 #   CMake package   the repository's CMakeLists.txt builds the example on Linux and for
 #                   MinGW, through add_subdirectory.
 #   Sizes           of every artefact, printed as a table for BENCHMARKS.md.
@@ -62,7 +62,7 @@ for cmd in "${!packages[@]}"; do
 done
 llvm_bin=$(llvm-config --bindir)
 export PATH="$PATH:$llvm_bin"
-for cmd in clang-cl llvm-lib lld-link llvm-lipo llvm-readobj llvm-ar; do
+for cmd in clang-cl llvm-lib lld-link llvm-lipo llvm-readobj llvm-ar truncate; do
   command -v "$cmd" >/dev/null || fail "$cmd not found in PATH or $llvm_bin"
 done
 
@@ -295,14 +295,36 @@ for t in "${android[@]}"; do
 done
 
 step "macOS universal libdashauth.a (what Geode builds by default: arm64 and x86_64)"
-llvm-lipo -create "$target_dir/aarch64-apple-darwin/release/libdashauth.a" \
-  "$target_dir/x86_64-apple-darwin/release/libdashauth.a" -output "$work/libdashauth-macos.a"
-llvm-lipo -info "$work/libdashauth-macos.a"
-llvm-lipo -verify_arch arm64 x86_64 "$work/libdashauth-macos.a" || fail "lipo: not universal"
+# On a Mac this is `lipo -create`. Debian's llvm-lipo 14 cannot: it parses the LLVM
+# bitcode that Rust's prebuilt compiler_builtins objects embed, and that bitcode is
+# newer than LLVM 14. So CI writes the universal header itself (the format is two
+# big-endian tables) and proves with llvm-lipo -thin that each slice comes back intact.
+be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((($1 >> 24) & 255)) $((($1 >> 16) & 255)) $((($1 >> 8) & 255)) $(($1 & 255)))"; }
+macos_universal() { # OUT X86_64_ARCHIVE ARM64_ARCHIVE
+  local align=16384 x86_size arm_size x86_off arm_off
+  x86_size=$(stat -c %s "$2") arm_size=$(stat -c %s "$3")
+  x86_off=$align arm_off=$(((align + x86_size + align - 1) / align * align))
+  {
+    be32 0xCAFEBABE; be32 2 # FAT_MAGIC, two slices: cputype, subtype, offset, size, log2 align
+    be32 0x01000007; be32 3; be32 $x86_off; be32 "$x86_size"; be32 14 # x86_64, ALL
+    be32 0x0100000C; be32 0; be32 $arm_off; be32 "$arm_size"; be32 14 # arm64, ALL
+  } >"$1"
+  truncate -s $x86_off "$1" && cat "$2" >>"$1"
+  truncate -s $arm_off "$1" && cat "$3" >>"$1"
+}
+macos_universal "$work/libdashauth-macos.a" "$target_dir/x86_64-apple-darwin/release/libdashauth.a" \
+  "$target_dir/aarch64-apple-darwin/release/libdashauth.a"
+file "$work/libdashauth-macos.a"
+for arch in x86_64:x86_64-apple-darwin arm64:aarch64-apple-darwin; do
+  llvm-lipo -thin "${arch%%:*}" "$work/libdashauth-macos.a" -output "$work/thin.a"
+  cmp "$work/thin.a" "$target_dir/${arch#*:}/release/libdashauth.a" ||
+    fail "the universal archive's ${arch%%:*} slice differs from the ${arch#*:} build"
+done
+echo "universal archive: x86_64 and arm64 slices verified with llvm-lipo -thin"
 for t in "${apple[@]}"; do
   size "Apple $t \`libdashauth.a\`" "$target_dir/$t/release/libdashauth.a"
 done
-size "macOS universal \`libdashauth.a\` (lipo of both)" "$work/libdashauth-macos.a"
+size "macOS universal \`libdashauth.a\` (both slices)" "$work/libdashauth-macos.a"
 
 # ------------------------------------------------------------------ CMake package
 step "CMake package: add_subdirectory(<repo>) + dashauth::dashauth, Linux and MinGW"
