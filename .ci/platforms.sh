@@ -336,6 +336,21 @@ cmake --no-warn-unused-cli -S tests/cmake-package -B "$work/package-mingw" "${mi
 cmake --build "$work/package-mingw" -j 2
 [[ -f "$work/package-mingw/dashauth-example.exe" ]] || fail "the package's MinGW build made no exe"
 
+step "CMake package with clang-cl targeting MSVC (the library target: an exe needs the SDK)"
+# The package must pick x86_64-pc-windows-msvc for clang-cl and hand cargo CMake's
+# compiler and flags (here the same SDK-less ones as above; a real toolchain passes the
+# SDK's include paths the same way).
+cmake --no-warn-unused-cli -S . -B "$work/package-msvc" -DCMAKE_SYSTEM_NAME=Windows \
+  -DCMAKE_SYSTEM_PROCESSOR=AMD64 -DCMAKE_C_COMPILER=clang-cl -DCMAKE_AR="$(command -v llvm-lib)" \
+  -DCMAKE_LINKER=lld-link -DCMAKE_MT=llvm-mt -DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY \
+  -DCMAKE_C_FLAGS="$CFLAGS_x86_64_pc_windows_msvc" -DDASHAUTH_CARGO_TARGET_DIR="$target_dir" >/dev/null
+cmake --build "$work/package-msvc" --target dashauth_cargo
+msvc_rule=$work/package-msvc/CMakeFiles/dashauth_cargo.dir/build.make
+grep -q -- "--target x86_64-pc-windows-msvc" "$msvc_rule" ||
+  fail "the package did not choose x86_64-pc-windows-msvc for clang-cl"
+grep -q "CC_x86_64_pc_windows_msvc=.*clang-cl" "$msvc_rule" ||
+  fail "the package did not hand cargo CMake's clang-cl"
+
 step "the package's example runs against the server"
 start_server
 "$work/package-linux/dashauth-example" "$server_url" "$server_url/database" | tee "$work/package.out"
