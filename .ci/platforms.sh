@@ -205,7 +205,9 @@ trap on_exit EXIT
 # Starts the Linux server on a free loopback port and sets server_url from the
 # "listening on http://ADDR" line it prints on stdout.
 start_server() {
-  "$server" --listen 127.0.0.1:0 >"$server_out" 2>"$server_log" &
+  # A fresh store each time, inside the target directory, never in the repository.
+  "$server" --listen 127.0.0.1:0 --data-dir "$(mktemp -d "$work/server-data.XXXXXX")" \
+    >"$server_out" 2>"$server_log" &
   server_pid=$!
   server_url=
   for _ in $(seq 1 300); do # up to 30 s
