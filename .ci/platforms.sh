@@ -205,6 +205,9 @@ trap on_exit EXIT
 # Starts the Linux server on a free loopback port and sets server_url from the
 # "listening on http://ADDR" line it prints on stdout.
 start_server() {
+  # Empty the output first: the child's `>` truncates it only once it runs, and until
+  # then the loop below would read the previous server's address.
+  : >"$server_out"
   # A fresh store each time, inside the target directory, never in the repository.
   "$server" --listen 127.0.0.1:0 --data-dir "$(mktemp -d "$work/server-data.XXXXXX")" \
     >"$server_out" 2>"$server_log" &
