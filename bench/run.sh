@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 
 # The library as a mod links it: no server feature. Copied aside at once, because the
-# bench build below writes the same file names with the server feature on.
-cargo build --release --lib
+# bench build below writes the same file names with the server feature on. `cargo rustc
+# --crate-type` as in README: with the rlib in the same build rustc skips LTO.
+cargo rustc --release --lib --crate-type cdylib,staticlib
 mod_build="$target/bench-mod-build"
 mkdir -p "$mod_build"
 cp "$target/release/libdashauth.so" "$target/release/libdashauth.a" "$mod_build/"
