@@ -419,7 +419,10 @@ fn a_full_server_still_serves_an_address_that_holds_no_challenge() {
             assert!(status == 200 || status == 503, "{status}");
         }
     }
-    assert!(server.metrics().challenges_evicted > 0, "the cap was reached");
+    assert!(
+        server.metrics().challenges_evicted > 0,
+        "the cap was reached"
+    );
     let (status, challenge) = request_from([127, 3, 0, 1], addr, "/request_challenge/9999");
     assert_eq!(status, 200, "a newcomer is served: {challenge}");
     let field = |k: &str| {
