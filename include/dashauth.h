@@ -665,7 +665,8 @@ dashauth_status dashauth_device_nonce_header(const dashauth_device *device,
 /**
  * The device as JSON text for the mod's save directory:
  * {"version":1,"device_id":...,"certificate":...,"ca_certificate":...,"expires_at":...,
- * "private_key_pem":...}, plus "pending_private_key_pem" while a rotation's outcome is
+ * "private_key_pem":...,"last_nonce_ms":...} (the last nonce timestamp signed, so a
+ * restored copy never signs one the server saw), plus "pending_private_key_pem" while a rotation's outcome is
  * unknown (see dashauth_device_rotate). It includes the private key: store it where
  * only the player can read it, and never send it anywhere.
  *

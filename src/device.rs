@@ -77,6 +77,15 @@ struct SaveFile {
     /// files stay readable by versions that do not know it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_private_key_pem: Option<String>,
+    /// The last nonce timestamp the device signed: a restored copy continues after it,
+    /// since the server refuses a timestamp it accepted before as a replay. Absent in
+    /// files written before 0.2 (and then 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    last_nonce_ms: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Device {
@@ -177,7 +186,16 @@ impl Device {
     fn with_nonce<T>(&self, request: impl Fn(&str) -> Result<T>) -> Result<T> {
         let Keys { current, pending } = self.keys().clone();
         let header = nonce_header(&current, self.id, current.next_nonce_timestamp())?;
-        let first = request(&header.to_string());
+        let first = match request(&header.to_string()) {
+            // Another copy of the device (a save file restored elsewhere, another
+            // process) used this timestamp: the next one is this copy's own.
+            Err(Error::Unauthorized(m)) if m.starts_with(NonceRejection::Replay.code()) => {
+                current.continue_nonce_clock_from(crate::clock::now_ms().saturating_add(1_000));
+                let retry = nonce_header(&current, self.id, current.next_nonce_timestamp())?;
+                request(&retry.to_string())
+            }
+            other => other,
+        };
         let Some(pending) = pending else {
             return first;
         };
@@ -281,6 +299,7 @@ impl Device {
             expires_at: self.expires_at,
             private_key_pem: keys.current.to_pkcs8_pem()?,
             pending_private_key_pem,
+            last_nonce_ms: keys.current.last_nonce_timestamp(),
         };
         serde_json::to_string_pretty(&file).map_err(|e| Error::Crypto(format!("JSON: {e}")))
     }
@@ -302,6 +321,7 @@ impl Device {
             )));
         }
         let key = DeviceKey::from_pkcs8_pem(&file.private_key_pem)?;
+        key.continue_nonce_clock_from(file.last_nonce_ms);
         let pending = match &file.pending_private_key_pem {
             Some(pem) => Some(DeviceKey::from_pkcs8_pem(pem)?.sharing_nonce_clock_of(&key)),
             None => None,
@@ -383,6 +403,20 @@ mod tests {
         assert!(device(now + protocol::ROTATE_BEFORE_MS).needs_rotation(now));
         assert!(!device(now + protocol::ROTATE_BEFORE_MS + 1).needs_rotation(now));
         assert!(device(now - 1).needs_rotation(now));
+    }
+
+    #[test]
+    fn a_restored_device_continues_after_the_last_nonce_it_saved() {
+        let d = device(123);
+        let far = crate::clock::now_ms() + 20_000;
+        d.key().continue_nonce_clock_from(far);
+        let json = d.to_json().unwrap_or_else(|e| panic!("{e}"));
+        let back = Device::from_json(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert!(back.key().next_nonce_timestamp() > far);
+        // A file from before 0.2, without the field, still reads.
+        let old = json.replace(&format!(",\n  \"last_nonce_ms\": {far}"), "");
+        assert!(!old.contains("last_nonce_ms"), "{old}");
+        assert!(Device::from_json(&old).is_ok());
     }
 
     #[test]

@@ -162,6 +162,17 @@ impl DeviceKey {
         }
     }
 
+    /// The last timestamp handed out for a nonce (0 if none), for a device's save file.
+    pub(crate) fn last_nonce_timestamp(&self) -> i64 {
+        self.last_nonce_ms.load(Ordering::Acquire)
+    }
+
+    /// Moves the nonce clock to at least `ms`: a device restored from its save file must
+    /// not sign a timestamp its earlier copy used, which the server refuses as a replay.
+    pub(crate) fn continue_nonce_clock_from(&self, ms: i64) {
+        self.last_nonce_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
     /// Makes `self` continue the nonce clock of `other`: a rotated key signs for the same
     /// device id, whose used timestamps the server remembers whatever key signed them.
     pub(crate) fn sharing_nonce_clock_of(mut self, other: &DeviceKey) -> Self {
