@@ -104,10 +104,34 @@ enum dashauth_status
    */
   DASHAUTH_STATUS_CRYPTO = -14,
   /**
+   * GD refuses the player's gjp2: log out and back in, in the game.
+   */
+  DASHAUTH_STATUS_GD_BAD_CREDENTIALS = -15,
+  /**
+   * The player's sent messages are at GD's limit: delete some.
+   */
+  DASHAUTH_STATUS_GD_OUTBOX_FULL = -16,
+  /**
+   * The player blocked the server's bot account: unblock it.
+   */
+  DASHAUTH_STATUS_GD_BOT_BLOCKED = -17,
+  /**
+   * The bot does not accept messages: only the server's operator can fix it.
+   */
+  DASHAUTH_STATUS_GD_MESSAGES_REFUSED = -18,
+  /**
+   * GD's CDN blocks this network (error code 1005/1006/1020, "no").
+   */
+  DASHAUTH_STATUS_GD_BLOCKED = -19,
+  /**
    * The server refuses this credential for this action (403): e.g. a login token
    * bound to another audience.
    */
   DASHAUTH_STATUS_FORBIDDEN = -20,
+  /**
+   * The credential store cannot be read or written.
+   */
+  DASHAUTH_STATUS_STORE = -21,
   /**
    * Internal error caught at the boundary; please report it.
    */

@@ -608,9 +608,7 @@ pub(crate) fn gd_error(e: GdError, bot: AccountId) -> Error {
              (Settings > Account > Refresh Login), allow messages from everyone, and make sure \
              you have not blocked account {bot}, then try again."
         )),
-        // Until the C API has a status of its own for it, a block reads as unavailable,
-        // with a message that says waiting will not help.
-        GdError::CdnBlocked(_) | GdError::Blacklisted => Error::GdUnavailable(format!(
+        GdError::CdnBlocked(_) | GdError::Blacklisted => Error::GdBlocked(format!(
             "the Geometry Dash servers refuse every request from this network ({}); waiting \
              does not help: try another network (mobile data, no VPN or proxy)",
             e.kind()
@@ -798,7 +796,7 @@ mod tests {
         for blocked in [GdError::CdnBlocked("1005".into()), GdError::Blacklisted] {
             assert!(matches!(
                 gd_error(blocked, bot),
-                Error::GdUnavailable(m) if m.contains("waiting does not help")
+                Error::GdBlocked(m) if m.contains("waiting does not help")
             ));
         }
         assert!(matches!(

@@ -38,6 +38,20 @@ pub enum Error {
     GdRejected(String),
     /// GD's CDN refused the request or failed (HTML page, 5xx, garbage).
     GdUnavailable(String),
+    /// A `-1` from GD, diagnosed: GD refuses the player's gjp2 (a stale saved login).
+    GdBadCredentials(String),
+    /// A `-1` from GD, diagnosed: the player's sent messages are at GD's limit.
+    GdOutboxFull(String),
+    /// A `-1` from GD, diagnosed: the player blocked the server's bot account.
+    GdBotBlocked(String),
+    /// A `-1` from GD, diagnosed: the bot does not accept messages (its setting); only
+    /// the server's operator can fix it.
+    GdMessagesRefused(String),
+    /// GD's CDN or RobTop's servers block this network or IP (`error code: 1005`,
+    /// `1006`, `1020`, `no`): waiting does not help.
+    GdBlocked(String),
+    /// The credential store file cannot be read or written.
+    Store(String),
     /// The whole operation ran past its deadline.
     TimedOut(String),
     /// The caller cancelled the operation.
@@ -76,6 +90,14 @@ impl fmt::Display for Error {
             Error::RateLimited { message, .. } => write!(f, "rate limited: {message}"),
             Error::GdRejected(m) => write!(f, "Geometry Dash rejected the request: {m}"),
             Error::GdUnavailable(m) => write!(f, "Geometry Dash servers unavailable: {m}"),
+            Error::GdBadCredentials(m)
+            | Error::GdOutboxFull(m)
+            | Error::GdBotBlocked(m)
+            | Error::GdMessagesRefused(m) => {
+                write!(f, "Geometry Dash refused the verification message: {m}")
+            }
+            Error::GdBlocked(m) => write!(f, "Geometry Dash blocks this network: {m}"),
+            Error::Store(m) => write!(f, "credential store: {m}"),
             Error::TimedOut(m) => write!(f, "timed out: {m}"),
             Error::Cancelled => f.write_str("cancelled"),
             Error::ClockSkew { message, .. } => write!(f, "clock skew: {message}"),

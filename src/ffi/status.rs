@@ -42,9 +42,21 @@ pub enum dashauth_status {
     ClockSkew = -13,
     /// Key generation, signing, key encoding.
     Crypto = -14,
+    /// GD refuses the player's gjp2: log out and back in, in the game.
+    GdBadCredentials = -15,
+    /// The player's sent messages are at GD's limit: delete some.
+    GdOutboxFull = -16,
+    /// The player blocked the server's bot account: unblock it.
+    GdBotBlocked = -17,
+    /// The bot does not accept messages: only the server's operator can fix it.
+    GdMessagesRefused = -18,
+    /// GD's CDN blocks this network (error code 1005/1006/1020, "no").
+    GdBlocked = -19,
     /// The server refuses this credential for this action (403): e.g. a login token
     /// bound to another audience.
     Forbidden = -20,
+    /// The credential store cannot be read or written.
+    Store = -21,
     /// Internal error caught at the boundary; please report it.
     Panic = -99,
 }
@@ -55,7 +67,7 @@ pub enum dashauth_status {
 pub type RawStatus = i32;
 
 impl dashauth_status {
-    const ALL: [dashauth_status; 18] = [
+    const ALL: [dashauth_status; 24] = [
         Self::Ok,
         Self::Pending,
         Self::NullArgument,
@@ -72,7 +84,13 @@ impl dashauth_status {
         Self::Cancelled,
         Self::ClockSkew,
         Self::Crypto,
+        Self::GdBadCredentials,
+        Self::GdOutboxFull,
+        Self::GdBotBlocked,
+        Self::GdMessagesRefused,
+        Self::GdBlocked,
         Self::Forbidden,
+        Self::Store,
         Self::Panic,
     ];
 
@@ -100,7 +118,13 @@ impl dashauth_status {
             Self::Cancelled => c"DASHAUTH_STATUS_CANCELLED",
             Self::ClockSkew => c"DASHAUTH_STATUS_CLOCK_SKEW",
             Self::Crypto => c"DASHAUTH_STATUS_CRYPTO",
+            Self::GdBadCredentials => c"DASHAUTH_STATUS_GD_BAD_CREDENTIALS",
+            Self::GdOutboxFull => c"DASHAUTH_STATUS_GD_OUTBOX_FULL",
+            Self::GdBotBlocked => c"DASHAUTH_STATUS_GD_BOT_BLOCKED",
+            Self::GdMessagesRefused => c"DASHAUTH_STATUS_GD_MESSAGES_REFUSED",
+            Self::GdBlocked => c"DASHAUTH_STATUS_GD_BLOCKED",
             Self::Forbidden => c"DASHAUTH_STATUS_FORBIDDEN",
+            Self::Store => c"DASHAUTH_STATUS_STORE",
             Self::Panic => c"DASHAUTH_STATUS_PANIC",
         }
     }
@@ -123,7 +147,13 @@ impl From<&Error> for dashauth_status {
             Error::Cancelled => Self::Cancelled,
             Error::ClockSkew { .. } => Self::ClockSkew,
             Error::Crypto(_) => Self::Crypto,
+            Error::GdBadCredentials(_) => Self::GdBadCredentials,
+            Error::GdOutboxFull(_) => Self::GdOutboxFull,
+            Error::GdBotBlocked(_) => Self::GdBotBlocked,
+            Error::GdMessagesRefused(_) => Self::GdMessagesRefused,
+            Error::GdBlocked(_) => Self::GdBlocked,
             Error::Forbidden(_) => Self::Forbidden,
+            Error::Store(_) => Self::Store,
             Error::Internal(_) => Self::Panic,
         }
     }
