@@ -2,8 +2,8 @@
 //! without the player's GD password (gjp2) ever reaching that server.
 //!
 //! The crate is three things:
-//! - a safe Rust client ([`client`], [`login`], [`device`]) over the shared wire
-//!   formats ([`gd`], [`protocol`]);
+//! - a safe Rust client ([`client`], [`login`], [`device`], [`credentials`]) over the
+//!   shared wire formats ([`gd`], [`protocol`]);
 //! - `libdashauth`, the C ABI over that client ([`ffi`], header `include/dashauth.h`);
 //! - with the `server` feature, the reference server and its GD emulator ([`server`]).
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod credentials;
 pub mod device;
 pub mod error;
 pub mod ffi;
