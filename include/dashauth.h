@@ -203,6 +203,16 @@ typedef enum dashauth_login_stage {
    * Finished with an error (including cancel and deadline).
    */
   DASHAUTH_LOGIN_STAGE_FAILED,
+  /**
+   * dashauth_auth_start: signing in with the stored device (one request, no GD
+   * message).
+   */
+  DASHAUTH_LOGIN_STAGE_SIGNING_IN_WITH_DEVICE,
+  /**
+   * dashauth_auth_start: the bot saw the message; registering the new device,
+   * storing it and getting the access token.
+   */
+  DASHAUTH_LOGIN_STAGE_ENROLLING_DEVICE,
 } dashauth_login_stage;
 
 /**
@@ -418,6 +428,48 @@ dashauth_status dashauth_client_set_timeout_ms(dashauth_client *client,
 DASHAUTH_API
 dashauth_status dashauth_client_set_login_deadline_ms(dashauth_client *client,
                                                       uint32_t deadline_ms);
+
+/**
+ * Keeps the devices that dashauth_auth_start enrols in the credential store file at
+ * `path` (UTF-8; on Windows any Unicode path works), shared by every mod and process
+ * that names the same file: one GD verification then serves every DashAuth mod of the
+ * player on that server. The file is JSON with a format version, created readable by
+ * the user only (0600), written atomically under a file lock; it holds device keys and
+ * certificates per (server, account), never a gjp2. A corrupt or too-new file is moved
+ * aside (`<name>.corrupt-<time>`) and the sign-in goes on through GD. Without a store,
+ * devices live as long as the client.
+ *
+ * Geode mods: use one path for all DashAuth mods, e.g. a `dashauth/credentials.json`
+ * next to the mods' save directories, not each mod's own directory.
+ *
+ * Touches the disk once (checks that the directory exists and can hold the file). Sign-
+ * ins already running keep the store they started with.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, empty, over 4096 bytes, a
+ * directory), STORE (the directory is missing or not writable), PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `path` is NULL or a NUL-terminated string.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_set_credential_store(dashauth_client *client,
+                                                     const char *path);
+
+/**
+ * The offset between the DashAuth server's clock and this device's that the client
+ * learned from the server's answers (`Date` headers, clock-skew refusals): server minus
+ * local, in ms; 0 until learned, and for a clock within about 2 s of the server's.
+ * Nonces are signed with the corrected time, so a device whose clock is hours off still
+ * signs in; a mod may show the offset to explain other time-related trouble.
+ *
+ * Does not block. Returns OK, NULL_ARGUMENT, PANIC.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `offset_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_client_clock_offset_ms(const dashauth_client *client,
+                                                int64_t *offset_out);
 
 /**
  * Asks the server whose token `token` is (GET whoami): on OK, `*account_id_out` is the
@@ -951,15 +1003,74 @@ dashauth_status dashauth_login_start(const dashauth_client *client,
                                      dashauth_login **login_out);
 
 /**
+ * One call for a mod: signs player `account_id` in and hands out an access token (a JWT
+ * for `audience`, your mod's id or backend URL, 1-128 visible ASCII characters) that
+ * your backend verifies offline against the server's JWKS.
+ *
+ * With a device kept for (server, account) in the client's credential store (see
+ * dashauth_client_set_credential_store; without one, in memory for the client's life):
+ * one nonce-signed request, no GD message, stage SIGNING_IN_WITH_DEVICE; a device with
+ * 90 days or less left is rotated first. Without one, or when the server no longer
+ * knows it (revoked, unknown, expired): a challenge, the GD message sent with `gjp2` (to
+ * GD only; never stored), and the enrolment of a new P-256 key (stages
+ * REQUESTING_CHALLENGE, SENDING_MESSAGE, WAITING_FOR_BOT, ENROLLING_DEVICE,
+ * CLEANING_UP), kept for next time. A -1 from GD is diagnosed into the GD_* statuses;
+ * nonces are signed with the server's time as learned, so a wrong device clock does
+ * not matter.
+ *
+ * On OK, `*login_out` is a new login, polled with dashauth_login_poll (which hands out
+ * the access token) and freed with dashauth_login_free. Returns at once; the work
+ * happens on a worker thread that ends with the login. The login copies the client's
+ * settings, so the client may be changed or freed afterwards.
+ *
+ * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (account_id 0 or above 2147483647, gjp2
+ * empty, over 256 bytes or not visible ASCII, audience not 1-128 visible ASCII),
+ * NETWORK (no thread could be started), PANIC. Failures of the sign-in itself are
+ * reported by dashauth_login_poll, including STORE when the credential store cannot be
+ * read (nothing is sent then).
+ *
+ * # Safety
+ * `client` is NULL or a live client; `gjp2` and `audience` are NULL or NUL-terminated
+ * strings; `login_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_auth_start(const dashauth_client *client,
+                                    uint32_t account_id,
+                                    const char *gjp2,
+                                    const char *audience,
+                                    dashauth_login **login_out);
+
+/**
+ * While a login waits for the server's bot (stage WAITING_FOR_BOT): on OK,
+ * `*eta_ms_out` is the number of ms until the bot next reads its inbox, when the server
+ * said (0 once that moment has passed), else -1. Never blocks: call it every frame to
+ * show "checking in 3 s".
+ *
+ * Returns OK, NULL_ARGUMENT, PANIC.
+ *
+ * # Safety
+ * `login` is NULL or a live login; `eta_ms_out` is NULL or writable.
+ */
+DASHAUTH_API
+dashauth_status dashauth_login_eta_ms(const dashauth_login *login,
+                                      int64_t *eta_ms_out);
+
+/**
  * Reports a login's progress. Never blocks: call it every frame.
  *
  * `*stage_out` is always written when the arguments are valid. On OK, `*token_out` is
  * a new copy of the token (free with dashauth_string_free); each call after completion
  * returns another copy.
  *
+ * For dashauth_login_start the token is a login token; for dashauth_auth_start an
+ * access token (JWT).
+ *
  * Returns PENDING while running; OK once done; once failed, the failure's status each
  * time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
- * unreachable, within seconds), GD_REJECTED, GD_UNAVAILABLE, NOT_FOUND, RATE_LIMITED,
+ * unreachable, within seconds), GD_BAD_CREDENTIALS, GD_OUTBOX_FULL, GD_BOT_BLOCKED,
+ * GD_MESSAGES_REFUSED (what a -1 from GD meant), GD_REJECTED (a -1 the diagnosis could
+ * not explain), GD_BLOCKED, GD_UNAVAILABLE, STORE, UNAUTHORIZED, FORBIDDEN,
+ * CLOCK_SKEW, NOT_FOUND, RATE_LIMITED,
  * HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
  * CANCELLED, PANIC (an internal error of the worker thread; please report it). Also
  * NULL_ARGUMENT.

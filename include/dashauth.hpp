@@ -9,7 +9,9 @@
  *   - no exceptions: every fallible call returns dashauth::Result<T>, which carries the
  *     status and the message of dashauth_last_error_message() taken right after the
  *     call, while it is still valid;
- *   - a Login object to poll once per frame.
+ *   - a Login object to poll once per frame;
+ *   - std::filesystem::path wherever a file is named, so Windows profile paths outside
+ *     the ANSI code page work (they cross to the library as UTF-8).
  *
  * Same rules as the C API: a Client is immutable once configured and may be shared
  * between threads; a Login may be polled from any thread, one at a time; Device and
@@ -35,6 +37,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -80,6 +83,8 @@ inline const char *stage_name(Stage stage) noexcept {
     case DASHAUTH_LOGIN_STAGE_CLEANING_UP: return "cleaning up";
     case DASHAUTH_LOGIN_STAGE_DONE: return "done";
     case DASHAUTH_LOGIN_STAGE_FAILED: return "failed";
+    case DASHAUTH_LOGIN_STAGE_SIGNING_IN_WITH_DEVICE: return "signing in with this device";
+    case DASHAUTH_LOGIN_STAGE_ENROLLING_DEVICE: return "registering this device";
     default: return "unknown stage";
     }
 }
@@ -180,11 +185,21 @@ private:
 
 namespace detail {
 
+/// A path as UTF-8, what the C API takes: never the ANSI code page on Windows.
+inline std::string utf8(const std::filesystem::path &path) {
+#if defined(__cpp_char8_t)
+    const std::u8string text = path.u8string();
+    return std::string(text.begin(), text.end());
+#else
+    return path.u8string();
+#endif
+}
+
 /// Writes `text` to `path`, replacing it. On POSIX the file gets mode 0600 before any
 /// byte is written: created that way, and narrowed with fchmod when it already existed
 /// (open() does not change the mode of an existing file). Windows keeps the default
 /// ACL of the directory, which for a mod's save directory is the player's.
-inline bool write_private_file(const std::string &path, const std::string &text) {
+inline bool write_private_file(const std::filesystem::path &path, const std::string &text) {
 #ifndef _WIN32
     const mode_t owner_only = static_cast<mode_t>(S_IRUSR | S_IWUSR);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, owner_only);
@@ -280,6 +295,14 @@ public:
         return update;
     }
 
+    /// While waiting for the bot: ms until it next reads its inbox, when the server
+    /// said; -1 otherwise. Never blocks.
+    std::int64_t eta_ms() const noexcept {
+        std::int64_t eta = -1;
+        if (dashauth_login_eta_ms(handle_.get(), &eta) != DASHAUTH_STATUS_OK) return -1;
+        return eta;
+    }
+
     /// Asks the login to stop; returns at once. Later polls report CANCELLED.
     void cancel() noexcept { dashauth_login_cancel(handle_.get()); }
 
@@ -341,7 +364,37 @@ public:
         return detail::check(dashauth_client_set_login_deadline_ms(handle_.get(), deadline_ms));
     }
 
-    /// Starts the background login; returns at once. `gjp2` goes to GD only.
+    /// Keeps the devices authenticate() enrols in the credential store file at `path`,
+    /// shared by every mod and process that names it (dashauth_client_set_credential_store).
+    /// Give every DashAuth mod the same file, e.g.
+    /// `geode::dirs::getSaveDir() / "dashauth" / "credentials.json"`.
+    Result<void> set_credential_store(const std::filesystem::path &path) {
+        const std::string utf8 = detail::utf8(path);
+        return detail::check(dashauth_client_set_credential_store(handle_.get(), utf8.c_str()));
+    }
+
+    /// The one call a mod makes: signs the player in and hands out an access token (a
+    /// JWT for `audience`) through Login::poll. With the stored device: one request, no
+    /// GD message. Without: one GD message (sent with `gjp2`, to GD only) and a new
+    /// device, stored for next time. Returns at once (dashauth_auth_start).
+    Result<Login> authenticate(std::uint32_t account_id, const std::string &gjp2,
+                               const std::string &audience) const {
+        dashauth_login *raw = nullptr;
+        const Status status = dashauth_auth_start(handle_.get(), account_id, gjp2.c_str(),
+                                                  audience.c_str(), &raw);
+        return detail::result(status, Login(raw));
+    }
+
+    /// The server's clock minus this device's, in ms, as learned from its answers (0
+    /// until learned). Never blocks.
+    Result<std::int64_t> clock_offset_ms() const {
+        std::int64_t offset = 0;
+        const Status status = dashauth_client_clock_offset_ms(handle_.get(), &offset);
+        return detail::result(status, offset);
+    }
+
+    /// Starts the 0.1 background login (a GD message every time, ends with a login
+    /// token); returns at once. `gjp2` goes to GD only. Prefer authenticate().
     Result<Login> login(std::uint32_t account_id, const std::string &gjp2) const {
         dashauth_login *raw = nullptr;
         const Status status =
@@ -503,11 +556,11 @@ public:
 
     /// Reads a file written by save(). A failure to read it reports
     /// DASHAUTH_STATUS_INVALID_ARGUMENT.
-    static Result<Device> restore(const std::string &path) {
+    static Result<Device> restore(const std::filesystem::path &path) {
         std::ifstream in(path, std::ios::binary);
-        if (!in) return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot open " + path};
+        if (!in) return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot open " + detail::utf8(path)};
         std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (in.bad()) return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot read " + path};
+        if (in.bad()) return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot read " + detail::utf8(path)};
         return from_json(json);
     }
 
@@ -580,11 +633,11 @@ public:
     /// in the mod's save directory, not somewhere shared. On POSIX systems the file is
     /// readable and writable by its owner only (mode 0600), also when it existed before.
     /// A failure to write reports DASHAUTH_STATUS_INVALID_ARGUMENT.
-    Result<void> save(const std::string &path) const {
+    Result<void> save(const std::filesystem::path &path) const {
         Result<std::string> json = to_json();
         if (!json) return json.error();
         if (!detail::write_private_file(path, json.value()))
-            return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot write " + path};
+            return Error{DASHAUTH_STATUS_INVALID_ARGUMENT, "cannot write " + detail::utf8(path)};
         return {};
     }
 

@@ -5,6 +5,8 @@
 //! A [`Client`] is immutable and cheap to clone; settings are changed by building a new
 //! one ([`Client::with_gd_url`], …), which is how the C layer gives each login a snapshot.
 
+use crate::clock::ClockOffset;
+use crate::device_store::DeviceStore;
 use crate::error::{Error, Result};
 use crate::gd::{self, GdError};
 use crate::gd_client::GdClient;
@@ -156,9 +158,24 @@ impl Challenge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
     /// The bot has not seen the message yet.
-    Pending,
+    Pending {
+        /// Milliseconds until the bot next reads its inbox, when the server said.
+        next_check_ms: Option<u64>,
+    },
     /// Validated: the token, now consumed on the server.
     Token(Token),
+}
+
+/// What a long poll on a challenge (`client/auth/handshake`) said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled<T> {
+    /// The bot has not seen the message yet.
+    Pending {
+        /// Milliseconds until the bot next reads its inbox, when the server said.
+        next_check_ms: Option<u64>,
+    },
+    /// Done.
+    Ready(T),
 }
 
 /// The blocking client. See the module docs.
@@ -169,6 +186,10 @@ pub struct Client {
     timeout: Duration,
     login_deadline: Duration,
     http: Http,
+    /// Shared by every snapshot: what one request learns, the next one uses.
+    clock: ClockOffset,
+    /// Where the one-call sign-in keeps the devices it enrols.
+    devices: DeviceStore,
 }
 
 impl Client {
@@ -182,6 +203,8 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             login_deadline: DEFAULT_LOGIN_DEADLINE,
             http: Http::new(DEFAULT_TIMEOUT),
+            clock: ClockOffset::default(),
+            devices: DeviceStore::default(),
         })
     }
 
@@ -233,6 +256,27 @@ impl Client {
         self.login_deadline
     }
 
+    /// The same client keeping its devices in the credential store file at `path`,
+    /// shared with every process and mod that names it (see [`crate::credentials`]).
+    /// Checks that the file's directory can hold it.
+    pub fn with_credential_store(&self, path: &std::path::Path) -> Result<Self> {
+        Ok(Client {
+            devices: DeviceStore::file(path)?,
+            ..self.clone()
+        })
+    }
+
+    /// Where the one-call sign-in keeps devices.
+    pub fn devices(&self) -> &DeviceStore {
+        &self.devices
+    }
+
+    /// The offset between the DashAuth server's clock and this device's, learned from its
+    /// answers (server − local, ms; 0 until learned).
+    pub fn clock(&self) -> &ClockOffset {
+        &self.clock
+    }
+
     /// `GET request_challenge/{account_id}`.
     pub fn request_challenge(&self, account_id: AccountId) -> Result<Challenge> {
         let response = self.send(
@@ -280,7 +324,9 @@ impl Client {
         let path = route::challenge_complete(challenge_id, Some(wait_ms));
         let response = self.send(Method::Get, &path, None, None)?;
         if response.status == 401 {
-            return Ok(Completion::Pending);
+            return Ok(Completion::Pending {
+                next_check_ms: next_check_ms(&response.body),
+            });
         }
         let token: String = interpret(&response).map_err(|e| match e {
             Error::NotFound(m) => Error::NotFound(format!(
@@ -342,21 +388,23 @@ impl Client {
     }
 
     /// `POST client/auth/handshake?wait_ms=N`: enrols a device by GD proof (the request
-    /// names a challenge whose GD message was sent). `Ok(None)` while the bot has not
+    /// names a challenge whose GD message was sent). Pending while the bot has not
     /// seen the message yet; `NotFound` when the challenge is gone.
     pub fn enroll(
         &self,
         request: &HandshakeRequest,
         wait_ms: Option<u64>,
-    ) -> Result<Option<EnrolledDevice>> {
+    ) -> Result<Polled<EnrolledDevice>> {
         let wait_ms = wait_ms.unwrap_or_else(|| self.default_long_poll_ms());
         let body = to_json(request)?;
         let path = format!("{}?wait_ms={wait_ms}", route::HANDSHAKE);
         let response = self.send(Method::Post, &path, None, Some(&body))?;
         if response.status == 401 {
-            return Ok(None);
+            return Ok(Polled::Pending {
+                next_check_ms: next_check_ms(&response.body),
+            });
         }
-        interpret(&response).map(Some)
+        interpret(&response).map(Polled::Ready)
     }
 
     /// `POST token/exchange`: an access token (JWT) for `audience`, authenticated by
@@ -423,7 +471,8 @@ impl Client {
     ) -> Result<Response> {
         let url = join_url(&self.base_url, path);
         let body = json_body.map(|b| ("application/json", b));
-        self.http
+        let response = self
+            .http
             .send(method, &url, authorization, body)
             .map_err(|e| {
                 Error::Network(format!(
@@ -431,7 +480,11 @@ impl Client {
                      connection, and that the server is running at that address",
                     self.base_url
                 ))
-            })
+            })?;
+        if let Some(date_ms) = response.date_ms {
+            self.clock.learn_from_date(date_ms, crate::clock::now_ms());
+        }
+        Ok(response)
     }
 }
 
@@ -520,9 +573,8 @@ fn is_local(host: &str) -> bool {
     }
 }
 
-/// Reads the data of a 2xx answer, or says why there is none.
 /// An audience as protocol.md section 2 has it: 1–128 visible ASCII characters.
-fn check_audience(audience: &str) -> Result<()> {
+pub(crate) fn check_audience(audience: &str) -> Result<()> {
     let valid =
         (1..=128).contains(&audience.len()) && audience.bytes().all(|b| b.is_ascii_graphic());
     if valid {
@@ -534,6 +586,7 @@ fn check_audience(audience: &str) -> Result<()> {
     }
 }
 
+/// Reads the data of a 2xx answer, or says why there is none.
 fn interpret<T: DeserializeOwned>(response: &Response) -> Result<T> {
     if !(200..300).contains(&response.status) {
         return Err(status_error(response));
@@ -577,6 +630,21 @@ fn status_error(response: &Response) -> Error {
         },
         status => Error::Http { status, message },
     }
+}
+
+/// The `next_check_ms` of a pending challenge's 401, when the server sent one.
+fn next_check_ms(body: &str) -> Option<u64> {
+    match protocol::parse_payload::<serde_json::Value>(body) {
+        Ok(Payload::Failure(_)) => {
+            #[derive(serde::Deserialize)]
+            struct Pending {
+                data: Option<protocol::PendingData>,
+            }
+            serde_json::from_str::<Pending>(body).ok()?.data
+        }
+        _ => None,
+    }
+    .map(|d| d.next_check_ms)
 }
 
 /// The envelope's `message`, else the start of the body.
@@ -639,6 +707,7 @@ mod tests {
         Response {
             status,
             retry_after_s: Some(7),
+            date_ms: None,
             body: body.to_string(),
         }
     }

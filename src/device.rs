@@ -2,7 +2,7 @@
 //! nonces it signs, rotation before the certificate expires, and the text a mod stores in
 //! its save directory to keep the device across launches.
 
-use crate::client::{Client, Token};
+use crate::client::{Client, Polled, Token};
 use crate::error::{Error, Result};
 use crate::keys::{DeviceKey, enrollment_proof_message, rotation_proof_message};
 use crate::protocol::{
@@ -101,6 +101,25 @@ impl Device {
         name: &str,
         platform: &str,
     ) -> Result<Option<Device>> {
+        Ok(
+            match Self::enroll_polled(client, challenge_id, key, name, platform, None)? {
+                Polled::Ready(device) => Some(device),
+                Polled::Pending { .. } => None,
+            },
+        )
+    }
+
+    /// [`Device::enroll`], with when the bot next reads its inbox while pending.
+    /// `wait_ms` is how long the server may hold the request (`None`: the longest that
+    /// fits in the client's timeout).
+    pub fn enroll_polled(
+        client: &Client,
+        challenge_id: &Uuid,
+        key: &DeviceKey,
+        name: &str,
+        platform: &str,
+        wait_ms: Option<u64>,
+    ) -> Result<Polled<Device>> {
         check_label(name, "name", protocol::MAX_DEVICE_NAME_CHARS)?;
         check_label(platform, "platform", protocol::MAX_PLATFORM_CHARS)?;
         let request = HandshakeRequest {
@@ -110,10 +129,12 @@ impl Device {
             name: name.to_string(),
             platform: platform.to_string(),
         };
-        let Some(enrolled) = client.enroll(&request, None)? else {
-            return Ok(None);
-        };
-        Device::from_certificate(enrolled.certificate, key.clone()).map(Some)
+        match client.enroll(&request, wait_ms)? {
+            Polled::Ready(enrolled) => {
+                Device::from_certificate(enrolled.certificate, key.clone()).map(Polled::Ready)
+            }
+            Polled::Pending { next_check_ms } => Ok(Polled::Pending { next_check_ms }),
+        }
     }
 
     fn from_certificate(cert: DeviceCertificate, key: DeviceKey) -> Result<Device> {
@@ -183,16 +204,33 @@ impl Device {
     /// the server refuses its signature and a pending key exists, the server must have
     /// applied the rotation whose reply was lost: retries once with the pending key,
     /// which becomes the device key if accepted.
-    fn with_nonce<T>(&self, request: impl Fn(&str) -> Result<T>) -> Result<T> {
+    ///
+    /// Timestamps are the server's time as far as `client` knows it. A `clock_skew`
+    /// refusal teaches the client the server's time and the request is signed again once,
+    /// so a device whose clock is hours off still signs in; so is a replayed timestamp
+    /// (another copy of the device used it).
+    fn with_nonce<T>(&self, client: &Client, request: impl Fn(&str) -> Result<T>) -> Result<T> {
         let Keys { current, pending } = self.keys().clone();
-        let header = nonce_header(&current, self.id, current.next_nonce_timestamp())?;
-        let first = match request(&header.to_string()) {
+        let sign = |key: &DeviceKey| {
+            let now = client.clock().server_now_ms();
+            nonce_header(key, self.id, key.next_nonce_timestamp_at(now)).map(|h| h.to_string())
+        };
+        let first = match request(&sign(&current)?) {
+            Err(Error::ClockSkew {
+                server_time_ms: Some(server_ms),
+                ..
+            }) => {
+                client
+                    .clock()
+                    .learn_exact(server_ms, crate::clock::now_ms());
+                request(&sign(&current)?)
+            }
             // Another copy of the device (a save file restored elsewhere, another
             // process) used this timestamp: the next one is this copy's own.
             Err(Error::Unauthorized(m)) if m.starts_with(NonceRejection::Replay.code()) => {
-                current.continue_nonce_clock_from(crate::clock::now_ms().saturating_add(1_000));
-                let retry = nonce_header(&current, self.id, current.next_nonce_timestamp())?;
-                request(&retry.to_string())
+                let later = client.clock().server_now_ms().saturating_add(1_000);
+                current.continue_nonce_clock_from(later);
+                request(&sign(&current)?)
             }
             other => other,
         };
@@ -203,8 +241,7 @@ impl Device {
             Err(Error::Unauthorized(m)) if m.starts_with(NonceRejection::BadSignature.code()) => {}
             other => return other,
         }
-        let header = nonce_header(&pending, self.id, pending.next_nonce_timestamp())?;
-        let answer = request(&header.to_string())?;
+        let answer = request(&sign(&pending)?)?;
         let mut keys = self.keys();
         // Unless another thread already promoted it (or a rotation replaced it).
         if keys
@@ -240,7 +277,7 @@ impl Device {
             proof: Some(key.sign_base64(&rotation_proof_message(&self.id))?),
         };
         let rotated = self
-            .with_nonce(|nonce| client.rotate(nonce, &request))
+            .with_nonce(client, |nonce| client.rotate(nonce, &request))
             .and_then(|cert| {
                 if cert.device_id != self.id {
                     return Err(Error::Protocol(format!(
@@ -267,12 +304,12 @@ impl Device {
     /// An access token (JWT) for `audience`, minted with a nonce of this device: what the
     /// mod hands to its own server, which verifies it offline.
     pub fn access_token(&self, client: &Client, audience: &str) -> Result<AccessTokenData> {
-        self.with_nonce(|nonce| client.exchange_token(nonce, audience))
+        self.with_nonce(client, |nonce| client.exchange_token(nonce, audience))
     }
 
     /// Trades a nonce for a day-long session token.
     pub fn session(&self, client: &Client) -> Result<SessionData> {
-        let data = self.with_nonce(|nonce| client.session(nonce))?;
+        let data = self.with_nonce(client, |nonce| client.session(nonce))?;
         Token::parse(&data.session_token)
             .map_err(|_| Error::Protocol("the server sent a malformed session token".into()))?;
         Ok(data)
@@ -280,7 +317,7 @@ impl Device {
 
     /// `client/me` with a nonce: the device's account.
     pub fn me(&self, client: &Client) -> Result<MeData> {
-        self.with_nonce(|nonce| client.me(nonce))
+        self.with_nonce(client, |nonce| client.me(nonce))
     }
 
     /// The save text (JSON, format version 1). It holds the private key (and the pending

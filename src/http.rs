@@ -15,6 +15,8 @@ pub struct Response {
     pub status: u16,
     /// `Retry-After`, in seconds, when the server sent one.
     pub retry_after_s: Option<u64>,
+    /// The `Date` header as UNIX ms, when the server sent a valid one.
+    pub date_ms: Option<i64>,
     /// The body as text (invalid UTF-8 is replaced).
     pub body: String,
 }
@@ -86,6 +88,11 @@ impl Http {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
+        let date_ms = response
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::clock::parse_http_date);
         let bytes = response
             .body_mut()
             .with_config()
@@ -95,6 +102,7 @@ impl Http {
         Ok(Response {
             status,
             retry_after_s,
+            date_ms,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         })
     }

@@ -14,6 +14,7 @@ pub mod client;
 pub mod clock;
 pub mod credentials;
 pub mod device;
+pub mod device_store;
 pub mod error;
 pub mod ffi;
 pub mod gd;

@@ -104,6 +104,14 @@ impl<T> Envelope<T> {
     }
 }
 
+/// The `data` of a 401 for a pending challenge (protocol.md section 2): when the bot next
+/// reads its inbox, so a client can show an estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingData {
+    /// Milliseconds until the bot's next inbox read.
+    pub next_check_ms: u64,
+}
+
 /// What a response body says, once the envelope (or its absence) is accounted for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload<T> {

@@ -199,7 +199,7 @@ pub unsafe extern "C" fn dashauth_poll_completion(
             )
         };
         match client.poll_completion(&cell.challenge.id, None)? {
-            Completion::Pending => Ok(dashauth_status::Pending),
+            Completion::Pending { .. } => Ok(dashauth_status::Pending),
             Completion::Token(token) => {
                 out.write(owned_out(token.as_str(), "token")?);
                 Ok(dashauth_status::Ok)

@@ -153,6 +153,64 @@ pub unsafe extern "C" fn dashauth_client_set_login_deadline_ms(
     })
 }
 
+/// Keeps the devices that dashauth_auth_start enrols in the credential store file at
+/// `path` (UTF-8; on Windows any Unicode path works), shared by every mod and process
+/// that names the same file: one GD verification then serves every DashAuth mod of the
+/// player on that server. The file is JSON with a format version, created readable by
+/// the user only (0600), written atomically under a file lock; it holds device keys and
+/// certificates per (server, account), never a gjp2. A corrupt or too-new file is moved
+/// aside (`<name>.corrupt-<time>`) and the sign-in goes on through GD. Without a store,
+/// devices live as long as the client.
+///
+/// Geode mods: use one path for all DashAuth mods, e.g. a `dashauth/credentials.json`
+/// next to the mods' save directories, not each mod's own directory.
+///
+/// Touches the disk once (checks that the directory exists and can hold the file). Sign-
+/// ins already running keep the store they started with.
+///
+/// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, empty, over 4096 bytes, a
+/// directory), STORE (the directory is missing or not writable), PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client; `path` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_set_credential_store(
+    client: *mut dashauth_client,
+    path: *const c_char,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract.
+        let cell = unsafe { try_ref(client.cast_const(), "client") }?;
+        // SAFETY: the caller's contract.
+        let path = unsafe { str_in(path, "path") }?;
+        cell.update(|c| c.with_credential_store(std::path::Path::new(path)))?;
+        Ok(())
+    })
+}
+
+/// The offset between the DashAuth server's clock and this device's that the client
+/// learned from the server's answers (`Date` headers, clock-skew refusals): server minus
+/// local, in ms; 0 until learned, and for a clock within about 2 s of the server's.
+/// Nonces are signed with the corrected time, so a device whose clock is hours off still
+/// signs in; a mod may show the offset to explain other time-related trouble.
+///
+/// Does not block. Returns OK, NULL_ARGUMENT, PANIC.
+///
+/// # Safety
+/// `client` is NULL or a live client; `offset_out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dashauth_client_clock_offset_ms(
+    client: *const dashauth_client,
+    offset_out: *mut i64,
+) -> dashauth_status {
+    ffi_status(|| {
+        // SAFETY: the caller's contract, for each argument.
+        let (client, out) = unsafe { (client_arg(client)?, Out::new(offset_out, "offset_out")?) };
+        out.write(client.clock().get());
+        Ok(())
+    })
+}
+
 /// Asks the server whose token `token` is (GET whoami): on OK, `*account_id_out` is the
 /// GD account id and `*expires_at_out` the expiry (UNIX ms). Works for login tokens and
 /// device session tokens.

@@ -146,10 +146,21 @@ impl DeviceKey {
     /// this key (or any clone of it) handed out, whichever is later. Never the same twice,
     /// even from several threads in one millisecond.
     pub fn next_nonce_timestamp(&self) -> i64 {
-        let now = crate::clock::now_ms();
+        self.next_nonce_timestamp_at(crate::clock::now_ms())
+    }
+
+    /// [`Self::next_nonce_timestamp`] with `now` the server's time as far as the device
+    /// knows it (its clock corrected by the learned offset). A last timestamp more than
+    /// the nonce window ahead of `now` was signed by a clock running fast, so the server
+    /// refused it: the clock goes back to `now` rather than keep signing in the future.
+    pub fn next_nonce_timestamp_at(&self, now: i64) -> i64 {
         let mut last = self.last_nonce_ms.load(Ordering::Relaxed);
         loop {
-            let next = now.max(last.saturating_add(1));
+            let next = if last > now.saturating_add(crate::protocol::NONCE_WINDOW_MS) {
+                now
+            } else {
+                now.max(last.saturating_add(1))
+            };
             match self.last_nonce_ms.compare_exchange_weak(
                 last,
                 next,

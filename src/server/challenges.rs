@@ -127,9 +127,10 @@ async fn take(
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    Err(ApiError::Unauthorized(
-        "the challenge is pending: no matching GD message has been seen yet".into(),
-    ))
+    Err(ApiError::Pending {
+        message: "the challenge is pending: no matching GD message has been seen yet".into(),
+        next_check_ms: app.bots.next_check_ms(app.now_ms()),
+    })
 }
 
 /// A duration as i64 milliseconds, saturating.

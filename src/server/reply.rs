@@ -4,7 +4,7 @@
 
 use super::log::log_event;
 use super::store::StoreError;
-use crate::protocol::{Envelope, MAX_BODY_BYTES};
+use crate::protocol::{Envelope, MAX_BODY_BYTES, PendingData};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Request};
@@ -19,8 +19,16 @@ use serde::de::DeserializeOwned;
 pub enum ApiError {
     /// 400: a malformed id, body or parameter.
     BadRequest(String),
-    /// 401: missing, unknown or refused credentials, or a pending challenge.
+    /// 401: missing, unknown or refused credentials.
     Unauthorized(String),
+    /// 401 for a challenge the bot has not validated yet, with when the bot next reads
+    /// its inbox when this process knows it.
+    Pending {
+        /// Why.
+        message: String,
+        /// Milliseconds until the next inbox read.
+        next_check_ms: Option<u64>,
+    },
     /// 403: the credential is valid but may not do this (a bearer token enrolling a
     /// device, a login token bound to another audience).
     Forbidden(String),
@@ -50,7 +58,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Pending { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -69,7 +77,8 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::Unavailable(m)
             | ApiError::Busy(m, _)
-            | ApiError::TooMany(m) => m.clone(),
+            | ApiError::TooMany(m)
+            | ApiError::Pending { message: m, .. } => m.clone(),
             ApiError::MethodNotAllowed => "method not allowed on this route".into(),
             ApiError::PayloadTooLarge => {
                 format!("request body larger than {MAX_BODY_BYTES} bytes")
@@ -85,8 +94,19 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             log_event!("internal error: {detail}");
         }
-        let mut response =
-            (self.status(), Json(Envelope::<()>::error(self.message()))).into_response();
+        let mut response = match &self {
+            ApiError::Pending {
+                next_check_ms: Some(next_check_ms),
+                ..
+            } => {
+                let mut envelope = Envelope::error(self.message());
+                envelope.data = Some(PendingData {
+                    next_check_ms: *next_check_ms,
+                });
+                (self.status(), Json(envelope)).into_response()
+            }
+            _ => (self.status(), Json(Envelope::<()>::error(self.message()))).into_response(),
+        };
         if let ApiError::RateLimited(seconds) | ApiError::Busy(_, seconds) = self {
             response
                 .headers_mut()
@@ -165,4 +185,21 @@ pub async fn limit_body_size(request: Request, next: Next) -> Response {
         Some(len) if len > MAX_BODY_BYTES as u64 => ApiError::PayloadTooLarge.into_response(),
         _ => next.run(request).await,
     }
+}
+
+/// Puts the server's clock in a `Date` header on every answer (hyper's own would ignore
+/// the configured test offset): clients learn their clock's offset from it (protocol.md
+/// section 4).
+pub async fn date_header(
+    axum::extract::State(app): axum::extract::State<std::sync::Arc<super::app::App>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(value) = crate::clock::format_http_date(app.now_ms())
+        .and_then(|date| HeaderValue::from_str(&date).ok())
+    {
+        response.headers_mut().insert(header::DATE, value);
+    }
+    response
 }

@@ -34,6 +34,7 @@ type Peer = ConnectInfo<SocketAddr>;
 /// Every request, `/metrics` scrapes included, is timed by route (`latency.rs`).
 pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
     let latency = app.latency.clone();
+    let clock = Arc::clone(&app);
     let api = Router::new()
         .route("/request_challenge/{account_id}", get(request_challenge))
         .route("/challenge_complete/{id}", get(challenge_complete))
@@ -63,6 +64,7 @@ pub fn router(app: Arc<App>, extra: Option<Router>) -> Router {
         .fallback(reply::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(reply::limit_body_size))
+        .layer(middleware::from_fn_with_state(clock, reply::date_header))
         .layer(middleware::from_fn_with_state(latency, latency::measure))
 }
 

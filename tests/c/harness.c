@@ -105,6 +105,10 @@ static void hostile_strings_without_server(void) {
   BAD(dashauth_device_revoke(NULL, NULL, NULL));
   BAD(dashauth_login_start(NULL, 1, NULL, NULL));
   BAD(dashauth_login_poll(NULL, NULL, NULL));
+  BAD(dashauth_auth_start(NULL, 1, NULL, NULL, NULL));
+  BAD(dashauth_login_eta_ms(NULL, NULL));
+  BAD(dashauth_client_set_credential_store(NULL, NULL));
+  BAD(dashauth_client_clock_offset_ms(NULL, NULL));
   CHECK(dashauth_challenge_bot_account_id(NULL) == 0);
   CHECK(strcmp(dashauth_challenge_text(NULL), "") == 0); /* documented: "" for NULL */
   CHECK(strcmp(dashauth_challenge_id(NULL), "") == 0); /* documented: "" for NULL */
@@ -147,7 +151,10 @@ static void hostile_strings_with_client(dashauth_client *client, dashauth_device
     CHECK(header == NULL);
     dashauth_login *login = NULL;
     BAD(dashauth_login_start(client, 7001, bad[i], &login));
+    BAD(dashauth_auth_start(client, 7001, bad[i], "me.harness", &login));
+    BAD(dashauth_auth_start(client, 7001, "gjp2", bad[i], &login));
     CHECK(login == NULL);
+    BAD(dashauth_client_set_credential_store(client, bad[i]));
   }
   BAD(dashauth_client_set_timeout_ms(client, 0));
   BAD(dashauth_login_start(client, 0, "gjp2", NULL));
@@ -284,6 +291,41 @@ static void key_calls(dashauth_device_key *key) {
   dashauth_string_free(header);
 }
 
+/* The one-call sign-in twice: through GD and a new device, then with the stored one. */
+static void auth_flow(dashauth_client *client) {
+  const char *tmp = getenv("TMPDIR");
+  char store[512], lock[530];
+  snprintf(store, sizeof store, "%s/dashauth-harness-%ld.json", tmp && *tmp ? tmp : "/tmp",
+           (long)time(NULL));
+  snprintf(lock, sizeof lock, "%s.lock", store);
+  CHECK(dashauth_client_set_credential_store(client, store) == DASHAUTH_STATUS_OK);
+  for (int round = 0; round < 2; round++) {
+    dashauth_login *login = NULL;
+    CHECK(dashauth_auth_start(client, 7006, "harness-gjp2-7006", "me.harness", &login) ==
+          DASHAUTH_STATUS_OK);
+    dashauth_login_stage stage = DASHAUTH_LOGIN_STAGE_FAILED;
+    char *token = NULL;
+    dashauth_status s = DASHAUTH_STATUS_PENDING;
+    int64_t eta = 0;
+    for (int i = 0; i < 3000 && s == DASHAUTH_STATUS_PENDING; i++) {
+      CHECK(dashauth_login_eta_ms(login, &eta) == DASHAUTH_STATUS_OK);
+      s = dashauth_login_poll(login, &stage, &token);
+      if (s == DASHAUTH_STATUS_PENDING) sleep_ms(10);
+    }
+    CHECK(s == DASHAUTH_STATUS_OK && token != NULL && strchr(token, '.') != NULL);
+    CHECK(dashauth_login_eta_ms(login, &eta) == DASHAUTH_STATUS_OK && eta == -1);
+    BAD(dashauth_login_eta_ms(login, NULL));
+    dashauth_string_free(token);
+    dashauth_login_free(login);
+  }
+  remove(store);
+  remove(lock);
+  int64_t offset = 1;
+  CHECK(dashauth_client_clock_offset_ms(client, &offset) == DASHAUTH_STATUS_OK);
+  CHECK(offset == 0); /* the harness and the server share one clock */
+  BAD(dashauth_client_clock_offset_ms(client, NULL));
+}
+
 static void login_flow(dashauth_client *client) {
   dashauth_login *login = NULL;
   CHECK(dashauth_login_start(client, 7002, "harness-gjp2-7002", &login) == DASHAUTH_STATUS_OK);
@@ -351,6 +393,7 @@ int main(int argc, char **argv) {
   if (token) device_flow(client, token, key);
   key_calls(key);
   login_flow(client);
+  auth_flow(client);
 
   dashauth_string_free(token);
   dashauth_device_key_free(key);

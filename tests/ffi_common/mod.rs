@@ -3,6 +3,10 @@
 //! server on a free loopback port.
 #![allow(dead_code)]
 
+mod login;
+#[allow(unused_imports)]
+pub use login::Login;
+
 use dashauth::ffi::challenge::*;
 use dashauth::ffi::client::*;
 use dashauth::ffi::library::*;

@@ -102,6 +102,16 @@ impl BotPool {
         }
     }
 
+    /// Milliseconds until a bot of this process next reads its inbox (the soonest of
+    /// them), if one plans to: what a client waiting on a challenge is told.
+    pub fn next_check_ms(&self, now_ms: i64) -> Option<u64> {
+        self.members
+            .iter()
+            .filter_map(|m| m.signal.next_fetch_at_ms())
+            .min()
+            .map(|at| u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0))
+    }
+
     /// A client asked for a pending challenge: every poller with pending challenges
     /// looks at its inbox soon (a poller with none ignores it).
     pub fn hint(&self) {

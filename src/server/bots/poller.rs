@@ -154,7 +154,9 @@ impl Poller {
             } else {
                 schedule.idle();
             }
-            match schedule.next_fetch() {
+            let due = schedule.next_fetch();
+            signal.plan_fetch(due.map(|t| self.server_time_at(t, now)));
+            match due {
                 Some(due) if due <= now => self.fetch(&mut schedule, &mut budget, &mut undeleted),
                 due => {
                     // Idle, the poller still looks at the store once an interval: another
@@ -170,6 +172,14 @@ impl Poller {
                 }
             }
         }
+    }
+
+    /// The server-clock time (UNIX ms) of `at`, an instant seen from `now`.
+    fn server_time_at(&self, at: Instant, now: Instant) -> i64 {
+        let ahead = at.saturating_duration_since(now).as_millis();
+        self.app
+            .now_ms()
+            .saturating_add(i64::try_from(ahead).unwrap_or(i64::MAX))
     }
 
     fn fetch(&self, schedule: &mut Schedule, budget: &mut Budget, undeleted: &mut Undeleted) {

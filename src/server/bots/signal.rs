@@ -2,6 +2,7 @@
 //! shutdown. Setting a flag takes a short lock, fine from async code; only the poller
 //! thread ever waits on it.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -22,6 +23,9 @@ pub(super) struct Flags {
 pub struct BotSignal {
     flags: Mutex<Flags>,
     wake: Condvar,
+    /// When the bot next reads its inbox (server clock, UNIX ms); 0 when nothing is
+    /// planned. Published by the poller for clients waiting on a challenge.
+    next_fetch_at_ms: AtomicI64,
 }
 
 impl BotSignal {
@@ -54,6 +58,17 @@ impl BotSignal {
             drop(flags);
             self.wake.notify_all();
         }
+    }
+
+    /// The poller's plan: its next inbox fetch at `at_ms` (server clock), or none.
+    pub(super) fn plan_fetch(&self, at_ms: Option<i64>) {
+        self.next_fetch_at_ms
+            .store(at_ms.unwrap_or(0), Ordering::Release);
+    }
+
+    /// When the bot next reads its inbox (server clock, UNIX ms), if it plans to.
+    pub fn next_fetch_at_ms(&self) -> Option<i64> {
+        Some(self.next_fetch_at_ms.load(Ordering::Acquire)).filter(|t| *t > 0)
     }
 
     /// Stops the bot after its current request.

@@ -1,5 +1,8 @@
-//! The whole login (request a challenge, send the GD message, wait for the bot, clean up)
-//! on a worker thread, so the game's frame loop never waits for the network.
+//! The whole login on a worker thread, so the game's frame loop never waits for the
+//! network: either the 0.1 login (request a challenge, send the GD message, wait for the
+//! bot, clean up) that ends with a login token, or the one-call sign-in ([`auth`]) that
+//! uses the stored device, or verifies once by GD message and enrols one, and ends with
+//! an access token.
 //!
 //! The caller's side ([`Login::poll`], [`Login::cancel`], drop) only ever takes a mutex
 //! that the worker holds for a few instructions, never across a request: it returns in
@@ -8,7 +11,9 @@
 //! at most [`MAX_LONG_POLL`]) and ends, so no thread outlives its login by more than one
 //! request.
 
-use crate::client::{Challenge, Client, Completion, Gjp2, Token, gd_error};
+mod auth;
+
+use crate::client::{Challenge, Client, Completion, Gjp2, Polled, Token, gd_error};
 use crate::error::{Error, Result};
 use crate::gd::GdError;
 use crate::protocol::AccountId;
@@ -49,6 +54,11 @@ pub enum Stage {
     Done,
     /// Finished with an error (including cancel and deadline).
     Failed,
+    /// Signing in with the stored device: one nonce-signed request, no GD message.
+    SigningInWithDevice,
+    /// The bot saw the message: registering the new device, storing it, and getting
+    /// the access token with it.
+    EnrollingDevice,
 }
 
 /// What [`Login::poll`] reports.
@@ -68,6 +78,9 @@ struct State {
     /// Set once the bot validated; kept while cleaning up.
     token: Option<Token>,
     outcome: Option<Result<Token>>,
+    /// While waiting for the bot: when the server said the bot reads its inbox next
+    /// (the moment of the answer, and the milliseconds from it).
+    next_check: Option<(Instant, u64)>,
 }
 
 #[derive(Debug)]
@@ -128,6 +141,7 @@ impl Shared {
             return false;
         }
         state.stage = stage;
+        state.next_check = None;
         true
     }
 
@@ -163,7 +177,22 @@ impl Login {
     /// Starts a login on a new thread with a snapshot of `client`'s settings (including
     /// its login deadline). Returns at once.
     pub fn start(client: Client, account_id: AccountId, gjp2: Gjp2) -> Result<Login> {
-        Self::spawn(Worker::new(client, account_id, gjp2))
+        Self::spawn(Worker::new(client, account_id, gjp2, Flow::LoginToken))
+    }
+
+    /// Starts the one-call sign-in for an access token bound to `audience` (see
+    /// [`auth`]), on a new thread with a snapshot of `client`'s settings. Returns at once.
+    pub fn authenticate(
+        client: Client,
+        account_id: AccountId,
+        gjp2: Gjp2,
+        audience: &str,
+    ) -> Result<Login> {
+        crate::client::check_audience(audience)?;
+        let flow = Flow::AccessToken {
+            audience: audience.to_string(),
+        };
+        Self::spawn(Worker::new(client, account_id, gjp2, flow))
     }
 
     fn spawn(worker: Worker) -> Result<Login> {
@@ -186,6 +215,18 @@ impl Login {
         }
     }
 
+    /// While waiting for the bot: milliseconds until it next reads its inbox, when the
+    /// server said (0 once that moment has passed); `None` otherwise.
+    pub fn eta_ms(&self) -> Option<u64> {
+        let state = self.shared.lock();
+        if state.outcome.is_some() || state.stage != Stage::WaitingForBot {
+            return None;
+        }
+        let (said_at, ms) = state.next_check?;
+        let elapsed = u64::try_from(said_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Some(ms.saturating_sub(elapsed))
+    }
+
     /// Stops a running login: it fails with [`Error::Cancelled`] at once. No effect on a
     /// finished one.
     pub fn cancel(&self) {
@@ -200,11 +241,24 @@ impl Drop for Login {
     }
 }
 
+/// What a login ends with.
+#[derive(Debug, Clone)]
+enum Flow {
+    /// A login token, through a GD message every time (0.1).
+    LoginToken,
+    /// An access token for this audience, with the stored device when there is one.
+    AccessToken {
+        /// The third-party service the token is for.
+        audience: String,
+    },
+}
+
 struct Worker {
     shared: Arc<Shared>,
     client: Client,
     account_id: AccountId,
     gjp2: Gjp2,
+    flow: Flow,
     /// Test seam: the stage whose entry panics, to check that a bug in a step still ends
     /// the login.
     #[cfg(test)]
@@ -212,12 +266,17 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(client: Client, account_id: AccountId, gjp2: Gjp2) -> Worker {
+    fn new(client: Client, account_id: AccountId, gjp2: Gjp2, flow: Flow) -> Worker {
+        let first = match flow {
+            Flow::LoginToken => Stage::RequestingChallenge,
+            Flow::AccessToken { .. } => Stage::SigningInWithDevice,
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                stage: Stage::RequestingChallenge,
+                stage: first,
                 token: None,
                 outcome: None,
+                next_check: None,
             }),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -228,6 +287,7 @@ impl Worker {
             client,
             account_id,
             gjp2,
+            flow,
             #[cfg(test)]
             panic_at: None,
         }
@@ -248,23 +308,50 @@ impl Worker {
     }
 
     fn steps(&self) -> Result<Token> {
+        match &self.flow {
+            Flow::LoginToken => self.login_token_steps(),
+            Flow::AccessToken { audience } => self.access_token_steps(audience),
+        }
+    }
+
+    fn login_token_steps(&self) -> Result<Token> {
+        let challenge = self.challenge_and_message()?;
+        self.step(Stage::WaitingForBot)?;
+        let token = self.wait_for_bot(|wait_ms| {
+            Ok(
+                match self.client.poll_completion(&challenge.id, Some(wait_ms))? {
+                    Completion::Token(token) => Polled::Ready(token),
+                    Completion::Pending { next_check_ms } => Polled::Pending { next_check_ms },
+                },
+            )
+        })?;
+        self.obtained(&token);
+        self.clean_up(&challenge);
+        Ok(token)
+    }
+
+    /// Requests a challenge and sends its GD message.
+    fn challenge_and_message(&self) -> Result<Challenge> {
         self.step(Stage::RequestingChallenge)?;
         let challenge = self.client.request_challenge(self.account_id)?;
         self.step(Stage::SendingMessage)?;
         self.send_message(&challenge)?;
-        self.step(Stage::WaitingForBot)?;
-        let token = self.wait_for_token(&challenge)?;
-        {
-            let mut state = self.shared.lock();
-            state.token = Some(token.clone());
-        }
+        Ok(challenge)
+    }
+
+    /// Keeps the token: from now on the deadline or a panic cannot take it away.
+    fn obtained(&self, token: &Token) {
+        self.shared.lock().token = Some(token.clone());
+    }
+
+    /// Deletes the verification message from the player's outbox. Best effort: a
+    /// message left there is harmless.
+    fn clean_up(&self, challenge: &Challenge) {
         if self.step(Stage::CleaningUp).is_ok() {
-            // Best effort: a message left in the outbox is harmless.
             let _ = self
                 .client
-                .delete_sent_message(&challenge, self.account_id, &self.gjp2);
+                .delete_sent_message(challenge, self.account_id, &self.gjp2);
         }
-        Ok(token)
     }
 
     /// Enters `stage`, or stops the worker (the outcome is already set; `Cancelled` here
@@ -305,7 +392,9 @@ impl Worker {
         }
     }
 
-    fn wait_for_token(&self, challenge: &Challenge) -> Result<Token> {
+    /// Long-polls with `poll(wait_ms)` until the bot has seen the message, keeping the
+    /// server's estimate of its next inbox read for [`Login::eta_ms`].
+    fn wait_for_bot<T>(&self, poll: impl Fn(u64) -> Result<Polled<T>>) -> Result<T> {
         let mut network_failures = 0;
         loop {
             if self.shared.is_stopped() {
@@ -318,10 +407,11 @@ impl Worker {
                 .min(Duration::from_millis(self.client.default_long_poll_ms()));
             let started = Instant::now();
             let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            let pause = match self.client.poll_completion(&challenge.id, Some(wait_ms)) {
-                Ok(Completion::Token(token)) => return Ok(token),
-                Ok(Completion::Pending) => {
+            let pause = match poll(wait_ms) {
+                Ok(Polled::Ready(done)) => return Ok(done),
+                Ok(Polled::Pending { next_check_ms }) => {
                     network_failures = 0;
+                    self.shared.lock().next_check = next_check_ms.map(|ms| (Instant::now(), ms));
                     MIN_POLL_INTERVAL.saturating_sub(started.elapsed())
                 }
                 Err(e) if is_transient(&e) && network_failures < NETWORK_RETRIES => {
@@ -489,7 +579,7 @@ mod tests {
     fn a_panicking_step_ends_the_login_at_once_with_an_internal_error() {
         let id = AccountId::new(42).unwrap_or_else(|e| panic!("{e}"));
         let gjp2 = Gjp2::parse("x").unwrap_or_else(|e| panic!("{e}"));
-        let mut worker = Worker::new(unreachable_client(60_000), id, gjp2);
+        let mut worker = Worker::new(unreachable_client(60_000), id, gjp2, Flow::LoginToken);
         worker.panic_at = Some(Stage::RequestingChallenge);
         let started = Instant::now();
         let login = Login::spawn(worker).unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,111 @@
+//! Where a client keeps the devices the one-call sign-in enrols: the credential store
+//! file a mod names (shared by every process and mod naming it), or, without one, memory
+//! for as long as the client lives.
+
+use crate::credentials::CredentialStore;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::protocol::{AccountId, Uuid};
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A client's devices, per (DashAuth server, GD account). Clones share them.
+#[derive(Debug, Clone)]
+pub enum DeviceStore {
+    /// In memory, for the life of the client and its snapshots.
+    Memory(Arc<Mutex<HashMap<(String, u32), Device>>>),
+    /// In a credential store file.
+    File(CredentialStore),
+}
+
+impl Default for DeviceStore {
+    fn default() -> Self {
+        DeviceStore::Memory(Arc::default())
+    }
+}
+
+fn locked<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update is one insert or remove: a poisoned map is still consistent.
+    map.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl DeviceStore {
+    /// The credential store file at `path`, once its directory is known to be able to
+    /// hold it: a mod author learns of a wrong path when setting it, not from a player
+    /// who verifies by GD message at every launch.
+    pub fn file(path: &Path) -> Result<DeviceStore> {
+        let store = CredentialStore::new(path)?;
+        check_directory(store.path())?;
+        Ok(DeviceStore::File(store))
+    }
+
+    /// The device kept for (server, account), if any.
+    pub fn load(&self, server: &str, account: AccountId) -> Result<Option<Device>> {
+        match self {
+            DeviceStore::Memory(map) => Ok(locked(map)
+                .get(&(server.to_string(), account.get()))
+                .cloned()),
+            DeviceStore::File(store) => store.load(server, account),
+        }
+    }
+
+    /// Keeps `device` for (server, account), replacing what was there.
+    pub fn save(&self, server: &str, account: AccountId, device: &Device) -> Result<()> {
+        match self {
+            DeviceStore::Memory(map) => {
+                locked(map).insert((server.to_string(), account.get()), device.clone());
+                Ok(())
+            }
+            DeviceStore::File(store) => store.save(server, account, device),
+        }
+    }
+
+    /// Forgets the device kept for (server, account) if it is still `device_id`.
+    pub fn forget(&self, server: &str, account: AccountId, device_id: &Uuid) -> Result<bool> {
+        match self {
+            DeviceStore::Memory(map) => {
+                let mut map = locked(map);
+                let key = (server.to_string(), account.get());
+                if map.get(&key).is_some_and(|d| d.id() == *device_id) {
+                    map.remove(&key);
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            DeviceStore::File(store) => store.forget(server, account, device_id),
+        }
+    }
+}
+
+/// Checks that the directory of `path` exists and accepts new files, by creating and
+/// removing a probe file beside it.
+fn check_directory(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Store(format!(
+            "the directory {} of the credential store does not exist; create it first",
+            dir.display()
+        )));
+    }
+    let mut probe = path.as_os_str().to_owned();
+    probe.push(format!(".probe-{}", std::process::id()));
+    let probe = std::path::PathBuf::from(probe);
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .map_err(|e| {
+            Error::Store(format!(
+                "cannot create files in {} for the credential store: {e}",
+                dir.display()
+            ))
+        })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
