@@ -241,8 +241,8 @@ for kind in shared static; do
         "$server_url" "$server_url/database" "$account") | tee "$work/wine-$kind.out"; then
     fail "the $kind MinGW example failed under Wine"
   fi
-  grep -q '^All 7 steps succeeded\.' "$work/wine-$kind.out" ||
-    fail "the $kind MinGW example did not print 'All 7 steps succeeded.'"
+  grep -q '^All [0-9]* steps succeeded\.' "$work/wine-$kind.out" ||
+    fail "the $kind MinGW example did not print 'All N steps succeeded.'"
 done
 stop_server
 wineserver -k 2>/dev/null || true
@@ -359,7 +359,7 @@ grep -q "CC_x86_64_pc_windows_msvc=.*clang-cl" "$msvc_rule" ||
 step "the package's example runs against the server"
 start_server
 "$work/package-linux/dashauth-example" "$server_url" "$server_url/database" | tee "$work/package.out"
-grep -q '^All 7 steps succeeded\.' "$work/package.out" || fail "the package-built example failed"
+grep -q '^All [0-9]* steps succeeded\.' "$work/package.out" || fail "the package-built example failed"
 stop_server
 
 step "artefact sizes (for BENCHMARKS.md)"

@@ -1,24 +1,29 @@
 // What a Geometry Dash mod does with DashAuth, as a plain C++17 program:
 //
-//   1. create a client for the DashAuth server (and the GD server it checks against);
-//   2. log in without freezing the game: start the login, poll it once per frame;
-//   3. check the token the way a third-party server would (whoami);
-//   4. generate a device key and register it with the token (the handshake);
-//   5. authenticate a request with a signed single-use nonce (GET client/me);
-//   6. trade a nonce for a day-long session token;
-//   7. save the device to a file and restore it, as a mod does across game restarts.
+//   1. create a client for the DashAuth server and name the credential store file that
+//      every DashAuth mod of the player shares;
+//   2. sign in with one call, polled once per frame: the first time, the library sends a
+//      GD message to the server's bot and enrols this device (a P-256 key it keeps);
+//   3. sign in again: the stored device signs one request, no GD message, milliseconds;
+//   4. another mod (another client, even another process) naming the same file signs in
+//      the same way, without a GD message of its own;
+//   5. hand the access token to the mod's backend, which verifies it offline.
 //
 // It uses dashauth.hpp, the header-only C++17 wrapper; each step names the C calls
 // underneath, for mods that use dashauth.h directly. The wrapper adds RAII (every handle
 // is freed with its dashauth_*_free), std::string results (owned strings are released
 // with dashauth_string_free, never free()) and dashauth::Result, which carries the
 // status and the text of dashauth_last_error_message() read right after the call.
+// The building blocks underneath (challenges, device keys, nonces, sessions) are in the
+// README, for tools and unusual mods.
 //
 // Usage: dashauth-example [SERVER_URL [GD_DATABASE_URL [ACCOUNT_ID [GJP2]]]]
 //   or the environment: DASHAUTH_SERVER_URL, DASHAUTH_GD_URL, DASHAUTH_ACCOUNT_ID,
-//   DASHAUTH_GJP2. In a mod the account id and gjp2 come from GJAccountManager; here
-//   they default to an account of the reference server's GD emulator, which creates an
-//   account for the first (account id, gjp2) pair it sees.
+//   DASHAUTH_GJP2, and DASHAUTH_STORE (the credential store file; default a new file in
+//   a temporary directory, so the first sign-in goes through GD). In a mod the account
+//   id and gjp2 come from GJAccountManager; here they default to an account of the
+//   reference server's GD emulator, which creates an account for the first (account id,
+//   gjp2) pair it sees.
 // Exit status: 0 when every step succeeded, 1 when one failed, 2 on bad usage.
 
 #include "dashauth.hpp"
@@ -29,6 +34,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -42,7 +48,7 @@ std::string setting(int argc, char **argv, int index, const char *env, const cha
     return fallback;
 }
 
-void step(int number, const char *what) { std::cout << "\n[" << number << "/7] " << what << "\n"; }
+void step(int number, const char *what) { std::cout << "\n[" << number << "/5] " << what << "\n"; }
 
 void detail(const std::string &line) { std::cout << "      " << line << "\n"; }
 
@@ -56,24 +62,106 @@ bool failed(const R &result, const char *what) {
     return true;
 }
 
-// Rounded to the nearest day, so a 30-day token reads "30 days", not "29 days".
-std::string days_from_now(std::int64_t unix_ms) {
-    const std::int64_t day_ms = 24 * 60 * 60 * 1000;
-    return std::to_string((unix_ms - dashauth::now_ms() + day_ms / 2) / day_ms) + " days";
+// A path from UTF-8 text (std::filesystem::u8path is deprecated from C++20 on).
+std::filesystem::path path_from_utf8(const std::string &text) {
+#if defined(__cpp_char8_t)
+    return std::filesystem::path(std::u8string(text.begin(), text.end()));
+#else
+    return std::filesystem::u8path(text);
+#endif
 }
 
-const char *platform_name() {
-#if defined(_WIN32)
-    return "windows";
-#elif defined(__APPLE__)
-    return "macos";
-#elif defined(__ANDROID__)
-    return "android";
-#elif defined(__linux__)
-    return "linux";
-#else
-    return "other";
-#endif
+// The audience of the access tokens: the mod's id.
+constexpr const char *kAudience = "dashauth.cpp-example";
+
+// dashauth_client_new, dashauth_client_set_gd_url, dashauth_client_set_credential_store.
+dashauth::Result<dashauth::Client> make_client(const std::string &server_url,
+                                               const std::string &gd_url,
+                                               const std::filesystem::path &store) {
+    auto client = dashauth::Client::create(server_url);
+    if (!client) return client;
+    if (!gd_url.empty()) {
+        if (auto set = client->set_gd_url(gd_url); !set) return set.error();
+    }
+    if (auto set = client->set_login_deadline_ms(30000); !set) return set.error();
+    if (auto set = client->set_credential_store(store); !set) return set.error();
+    return client;
+}
+
+// What one sign-in took, whether it sent a GD message, and the token it ended with.
+struct SignIn {
+    std::string token;
+    long long ms = 0;
+    bool sent_gd_message = false;
+};
+
+// One sign-in, polled once per "frame" (~60 fps) as a mod's update(float dt) would, and
+// timed to show that polling never holds up a frame.
+std::optional<SignIn> sign_in(const dashauth::Client &client, std::uint32_t account_id,
+                              const std::string &gjp2) {
+    using Clock = std::chrono::steady_clock;
+    const auto started = Clock::now();
+    auto login = client.authenticate(account_id, gjp2, kAudience);
+    if (failed(login, "dashauth_auth_start")) return std::nullopt;
+    SignIn result;
+    Clock::duration slowest_poll{};
+    dashauth::Stage shown = DASHAUTH_LOGIN_STAGE_FAILED;
+    dashauth::LoginUpdate update;
+    for (;;) {
+        const auto before = Clock::now();
+        update = login->poll();
+        slowest_poll = std::max(slowest_poll, Clock::now() - before);
+        if (!update.pending()) break;
+        if (update.stage != shown) {
+            shown = update.stage;
+            // Every stage but SIGNING_IN_WITH_DEVICE belongs to a verification by GD message.
+            if (shown != DASHAUTH_LOGIN_STAGE_SIGNING_IN_WITH_DEVICE) result.sent_gd_message = true;
+            std::string line = std::string("... ") + dashauth::stage_name(shown);
+            if (const std::int64_t eta = login->eta_ms(); eta >= 0)
+                line += " (the bot reads its inbox in " + std::to_string(eta) + " ms)";
+            detail(line);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (update.failed()) {
+        std::cerr << "\nFAILED: sign-in: " << dashauth::status_name(update.status) << ": "
+                  << update.message << "\n";
+        return std::nullopt;
+    }
+    using std::chrono::duration_cast;
+    result.ms = duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+    result.token = update.token;
+    detail("slowest poll: " +
+           std::to_string(duration_cast<std::chrono::microseconds>(slowest_poll).count()) + " us");
+    return result;
+}
+
+// The middle part of a JWT, base64url-decoded: its claims as JSON text. (Reading is not
+// verifying: the backend checks the signature.)
+std::string jwt_claims(const std::string &jwt) {
+    const auto first = jwt.find('.');
+    const auto second = jwt.find('.', first == std::string::npos ? 0 : first + 1);
+    if (first == std::string::npos || second == std::string::npos) return "";
+    const std::string part = jwt.substr(first + 1, second - first - 1);
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (const char c : part) {
+        int value;
+        if (c >= 'A' && c <= 'Z') value = c - 'A';
+        else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') value = c - '0' + 52;
+        else if (c == '-') value = 62;
+        else if (c == '_') value = 63;
+        else break;
+        buffer = (buffer << 6) | static_cast<unsigned>(value);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
+        }
+    }
+    return out;
 }
 
 } // namespace
@@ -101,182 +189,102 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    // ---------------------------------------------------------------------------------
-    step(1, "Creating the client");
-    // C: dashauth_client_new(url, &client); dashauth_client_set_gd_url(client, gd_url);
-    //    dashauth_client_set_login_deadline_ms(client, 30000); ... dashauth_client_free(client)
-    // A client is immutable once configured: create it once, share it between threads.
-    auto client = dashauth::Client::create(server_url);
-    if (failed(client, "dashauth_client_new")) return 1;
-    if (!gd_url.empty() && failed(client->set_gd_url(gd_url), "dashauth_client_set_gd_url")) {
-        return 1;
-    }
-    if (failed(client->set_login_deadline_ms(30000), "dashauth_client_set_login_deadline_ms")) {
-        return 1;
-    }
-    detail("ok");
-
-    // ---------------------------------------------------------------------------------
-    step(2, "Logging in: the library sends a GD message to the server's bot, on its own thread");
-    // C: dashauth_login_start(client, account_id, gjp2, &login) returns at once; then,
-    //    every frame, dashauth_login_poll(login, &stage, &token) never blocks:
-    //      DASHAUTH_STATUS_PENDING -> show `stage`;
-    //      DASHAUTH_STATUS_OK      -> use `token`, dashauth_string_free(token);
-    //      anything else           -> show dashauth_last_error_message().
-    //    dashauth_login_free(login) at the end (it cancels a login still running).
-    // The gjp2 goes to GD only, never to the DashAuth server.
-    auto login = client->login(account_id, gjp2);
-    if (failed(login, "dashauth_login_start")) return 1;
-
-    // One frame of the game: poll once, show the stage when it changes. The loop below
-    // stands in for the game's frames (~60 fps); in a mod, frame() is the body of a
-    // scheduled update(float dt). We time each poll to show it never holds up a frame.
-    using Clock = std::chrono::steady_clock;
-    const auto started = Clock::now();
-    int frames = 0;
-    Clock::duration slowest_poll{};
-    dashauth::Stage shown = DASHAUTH_LOGIN_STAGE_FAILED;
-    auto frame = [&]() {
-        const auto before = Clock::now();
-        dashauth::LoginUpdate update = login->poll();
-        slowest_poll = std::max(slowest_poll, Clock::now() - before);
-        ++frames;
-        if (update.pending() && update.stage != shown) {
-            shown = update.stage;
-            detail(std::string("... ") + dashauth::stage_name(shown));
-        }
-        return update;
-    };
-    dashauth::LoginUpdate update = frame();
-    while (update.pending()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(16));
-        update = frame();
-    }
-    if (update.failed()) {
-        std::cerr << "\nFAILED: login: " << dashauth::status_name(update.status) << ": "
-                  << update.message << "\n";
-        return 1;
-    }
-    using std::chrono::duration_cast;
-    using std::chrono::microseconds;
-    using std::chrono::milliseconds;
-    const std::string token = update.token;
-    detail("logged in after " +
-           std::to_string(duration_cast<milliseconds>(Clock::now() - started).count()) +
-           " ms over " + std::to_string(frames) + " frame(s); the slowest poll took " +
-           std::to_string(duration_cast<microseconds>(slowest_poll).count()) + " us");
-    detail("token: " + token);
-    // A mod sends it to its own server as "Authorization: Bearer <token>".
-
-    // ---------------------------------------------------------------------------------
-    step(3, "Checking the token as a third-party server would (GET whoami)");
-    // C: dashauth_client_whoami(client, token, &account_id, &expires_at). Blocking, like
-    //    every call below: a mod runs these off the main thread.
-    auto who = client->whoami(token);
-    if (failed(who, "dashauth_client_whoami")) return 1;
-    detail("account " + std::to_string(who->account_id) + ", token expires in " +
-           days_from_now(who->expires_at));
-    if (who->account_id != account_id) {
-        std::cerr << "\nFAILED: whoami names account " << who->account_id << "\n";
-        return 1;
-    }
-
-    // ---------------------------------------------------------------------------------
-    step(4, "Enrolling this device: a P-256 key, proven by a fresh GD message");
-    // C: dashauth_device_key_generate_type(DASHAUTH_KEY_TYPE_P256, &key);
-    //    dashauth_request_challenge(client, account_id, &challenge);
-    //    dashauth_send_gd_message(client, challenge, account_id, gjp2);
-    //    dashauth_device_enroll(client, challenge, key, "name", "platform", &device)
-    //      (PENDING until the server's bot has seen the message: call again);
-    //    dashauth_device_id(device) (borrowed, lives as long as the device);
-    //    dashauth_device_key_free(key); dashauth_challenge_free(challenge);
-    //    dashauth_device_free(device).
-    // Enrolment needs its own GD message, never a token: a token is what you hand to your
-    // mod's server, and whoever holds it must not be able to add a device. The private
-    // key is generated here and never leaves the device; it signs a proof of possession
-    // and the server certifies its public half.
-    auto key = dashauth::DeviceKey::generate(DASHAUTH_KEY_TYPE_P256);
-    if (failed(key, "dashauth_device_key_generate_type")) return 1;
-    auto challenge = client->request_challenge(account_id);
-    if (failed(challenge, "dashauth_request_challenge")) return 1;
-    auto sent = client->send_gd_message(challenge.value(), account_id, gjp2);
-    if (failed(sent, "dashauth_send_gd_message")) return 1;
-    auto device = dashauth::Device::enroll(client.value(), challenge.value(), key.value(),
-                                           "DashAuth C++ example", platform_name());
-    for (int polls = 0; polls < 10 && device.status() == DASHAUTH_STATUS_PENDING; ++polls) {
-        device = dashauth::Device::enroll(client.value(), challenge.value(), key.value(),
-                                          "DashAuth C++ example", platform_name());
-    }
-    if (failed(device, "dashauth_device_enroll")) return 1;
-    detail("device id: " + device->id());
-    detail("certificate expires in " + days_from_now(device->expires_at()));
-    auto needs_rotation = device->needs_rotation();
-    if (failed(needs_rotation, "dashauth_device_needs_rotation")) return 1;
-    // When this says yes, dashauth_device_rotate(client, device) gets a new key and
-    // certificate; save the device again afterwards.
-    detail(std::string("needs rotation: ") + (needs_rotation.value() ? "yes" : "no"));
-
-    // ---------------------------------------------------------------------------------
-    step(5, "Calling GET client/me with a signed single-use nonce");
-    // C: dashauth_device_nonce_header(device, &header) gives the Authorization value for
-    //    your own requests: "Nonce <device_id> <timestamp_ms> <signature>", usable once,
-    //    within 30 s. dashauth_device_me(client, device, &account_id) makes a fresh one.
-    auto nonce = device->nonce_header();
-    if (failed(nonce, "dashauth_device_nonce_header")) return 1;
-    detail("Authorization: " + nonce->substr(0, 72) + "...");
-    auto me = device->me(client.value());
-    if (failed(me, "dashauth_device_me")) return 1;
-    detail("client/me says account " + std::to_string(me.value()));
-
-    // ---------------------------------------------------------------------------------
-    step(6, "Trading a nonce for a session token and an access token for the mod's backend");
-    // C: dashauth_device_session(client, device, &session_token, &expires_at);
-    //    dashauth_string_free(session_token).
-    auto session = device->session(client.value());
-    if (failed(session, "dashauth_device_session")) return 1;
-    detail("session token: " + session->token);
-    detail("valid for " + std::to_string((session->expires_at - dashauth::now_ms()) / 60000) +
-           " minutes");
-    auto session_who = client->whoami(session->token);
-    if (failed(session_who, "dashauth_client_whoami (session token)")) return 1;
-    detail("whoami with the session token: account " + std::to_string(session_who->account_id));
-    // What a mod hands its own backend: an access token for the mod's audience (a JWT the
-    // backend verifies offline against {server}/.well-known/jwks.json), never a login or
-    // session token.
-    // C: dashauth_device_access_token(client, device, "my.mod.id", &jwt, &expires_at);
-    //    dashauth_string_free(jwt).
-    auto access = device->access_token(client.value(), "dashauth.cpp-example");
-    if (failed(access, "dashauth_device_access_token")) return 1;
-    detail("access token for dashauth.cpp-example: " + access->token.substr(0, 40) + "...");
-
-    // ---------------------------------------------------------------------------------
-    step(7, "Saving the device and restoring it, as after a game restart");
-    // C: dashauth_device_to_json(device, &json) -> write the file (it holds the private
-    //    key: keep it in the mod's save directory); dashauth_device_from_json(json, &device).
+    // The credential store: one file for every DashAuth mod of the player. A Geode mod
+    // uses a directory all mods share, e.g. geode::dirs::getSaveDir() / "dashauth". Here a
+    // fresh temporary directory (its name is not ASCII, as Windows profile paths often
+    // are not), unless DASHAUTH_STORE names a file.
     std::error_code io_error;
-    const auto dir = std::filesystem::temp_directory_path(io_error) /
-                     ("dashauth-example-" + std::to_string(dashauth::now_ms()));
-    std::filesystem::create_directories(dir, io_error);
-    if (io_error) {
-        std::cerr << "\nFAILED: creating " << dir.string() << ": " << io_error.message() << "\n";
-        return 1;
+    const char *store_env = std::getenv("DASHAUTH_STORE");
+    std::filesystem::path store =
+        store_env != nullptr ? path_from_utf8(store_env) : std::filesystem::path();
+    std::filesystem::path scratch;
+    if (store.empty()) {
+        scratch = std::filesystem::temp_directory_path(io_error) /
+                  path_from_utf8("dashauth-example-\xc3\xa9l\xc3\xa8ve-" +
+                                 std::to_string(dashauth::now_ms()));
+        std::filesystem::create_directories(scratch, io_error);
+        if (io_error) {
+            std::cerr << "\nFAILED: creating a temporary directory: " << io_error.message() << "\n";
+            return 1;
+        }
+        store = scratch / "credentials.json";
     }
-    const std::string path = (dir / "device.json").string();
-    if (failed(device->save(path), "dashauth_device_to_json + write")) return 1;
-    detail("saved to " + path);
-    auto restored = dashauth::Device::restore(path);
-    std::filesystem::remove_all(dir, io_error);
-    if (failed(restored, "read + dashauth_device_from_json")) return 1;
-    detail("restored device " + restored->id());
-    // The restored device signs with the saved key: the server accepts it as the same one.
-    auto restored_me = restored->me(client.value());
-    if (failed(restored_me, "dashauth_device_me (restored device)")) return 1;
-    detail("client/me with the restored key says account " + std::to_string(restored_me.value()));
-    if (restored->id() != device->id() || restored_me.value() != account_id) {
-        std::cerr << "\nFAILED: the restored device is not the registered one\n";
+    // Removes the temporary directory whatever happens below.
+    struct Cleanup {
+        std::filesystem::path dir;
+        ~Cleanup() {
+            std::error_code ignored;
+            if (!dir.empty()) std::filesystem::remove_all(dir, ignored);
+        }
+    } cleanup{scratch};
+
+    // ---------------------------------------------------------------------------------
+    step(1, "Creating the client and naming the shared credential store");
+    // C: dashauth_client_new(url, &client); dashauth_client_set_gd_url(client, gd_url);
+    //    dashauth_client_set_credential_store(client, "<UTF-8 path>");
+    //    ... dashauth_client_free(client)
+    // A client is immutable once configured: create it once, share it between threads.
+    auto client = make_client(server_url, gd_url, store);
+    if (failed(client, "creating the client")) return 1;
+    detail("credential store: " + dashauth::detail::utf8(store));
+
+    // ---------------------------------------------------------------------------------
+    step(2, "Signing in: no device stored yet, so one GD message to the server's bot");
+    // C: dashauth_auth_start(client, account_id, gjp2, "my.mod.id", &login) returns at
+    //    once; then, every frame, dashauth_login_poll(login, &stage, &token) never blocks:
+    //      DASHAUTH_STATUS_PENDING -> show `stage` (and dashauth_login_eta_ms while
+    //                                 WAITING_FOR_BOT);
+    //      DASHAUTH_STATUS_OK      -> `token` is the access token; dashauth_string_free;
+    //      anything else           -> show dashauth_last_error_message(): it tells the
+    //                                 player what to do (see the README's troubleshooting).
+    //    dashauth_login_free(login) at the end (it cancels a sign-in still running).
+    // The gjp2 goes to GD only, never to the DashAuth server, and is never stored.
+    auto first = sign_in(client.value(), account_id, gjp2);
+    if (!first) return 1;
+    detail("signed in after " + std::to_string(first->ms) + " ms, with a GD message and a new device");
+
+    // ---------------------------------------------------------------------------------
+    step(3, "Signing in again, as at the next launch: the stored device, no GD message");
+    auto second = sign_in(client.value(), account_id, gjp2);
+    if (!second) return 1;
+    detail("signed in after " + std::to_string(second->ms) + " ms, without a GD message");
+    if (second->sent_gd_message) {
+        std::cerr << "\nFAILED: the second sign-in sent a GD message\n";
         return 1;
     }
 
-    std::cout << "\nAll 7 steps succeeded.\n";
+    // ---------------------------------------------------------------------------------
+    step(4, "Another mod naming the same store file signs in without a GD message");
+    auto other_mod = make_client(server_url, gd_url, store);
+    if (failed(other_mod, "creating the other mod's client")) return 1;
+    auto third = sign_in(other_mod.value(), account_id, gjp2);
+    if (!third) return 1;
+    detail("signed in after " + std::to_string(third->ms) + " ms, without a GD message");
+    if (third->sent_gd_message) {
+        std::cerr << "\nFAILED: the other mod sent a GD message\n";
+        return 1;
+    }
+    auto offset = client->clock_offset_ms();
+    if (failed(offset, "dashauth_client_clock_offset_ms")) return 1;
+    // Nonces are signed with the server's time, so a wrong device clock does not matter.
+    detail("the server's clock minus this device's, as learned: " +
+           std::to_string(offset.value()) + " ms");
+
+    // ---------------------------------------------------------------------------------
+    step(5, "What the mod's backend receives: the access token, a JWT for this mod only");
+    // The mod sends it as "Authorization: Bearer <jwt>". The backend verifies it offline
+    // with any JWT library against {server}/.well-known/jwks.json (EdDSA), checking iss,
+    // aud (its own mod id) and exp; `sub` is the GD account id. Here we only read it.
+    const std::string claims = jwt_claims(third->token);
+    detail("access token: " + third->token.substr(0, 40) + "...");
+    detail("claims: " + claims);
+    if (claims.find("\"sub\":\"" + std::to_string(account_id) + "\"") == std::string::npos ||
+        claims.find(std::string("\"aud\":\"") + kAudience + "\"") == std::string::npos) {
+        std::cerr << "\nFAILED: the access token is not for account " << account_id << " and "
+                  << kAudience << "\n";
+        return 1;
+    }
+
+    std::cout << "\nAll 5 steps succeeded.\n";
     return 0;
 }

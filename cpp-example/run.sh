@@ -97,4 +97,4 @@ echo "GD emulator: $server_url/database (200 ms of latency per GD request, like 
 say "4/4 Running the example, as a mod would: $example"
 "$example" "$server_url" "$server_url/database"
 
-say "Demo finished: the C++ example logged in, registered a device and used it."
+say "Demo finished: the C++ example signed in through GD once, then with its stored device."

@@ -2,7 +2,8 @@
 //! `extern "C"` functions), behind small safe wrappers for the benchmark code.
 
 use dashauth::ffi::client::{
-    dashauth_client, dashauth_client_free, dashauth_client_new, dashauth_client_set_gd_url,
+    dashauth_client, dashauth_client_free, dashauth_client_new,
+    dashauth_client_set_credential_store, dashauth_client_set_gd_url,
 };
 use dashauth::ffi::device_key::{
     dashauth_device_key, dashauth_device_key_free, dashauth_device_key_generate,
@@ -10,8 +11,8 @@ use dashauth::ffi::device_key::{
 };
 use dashauth::ffi::library::dashauth_last_error_message;
 use dashauth::ffi::login::{
-    dashauth_login, dashauth_login_free, dashauth_login_poll, dashauth_login_stage,
-    dashauth_login_start,
+    dashauth_auth_start, dashauth_login, dashauth_login_free, dashauth_login_poll,
+    dashauth_login_stage, dashauth_login_start,
 };
 use dashauth::ffi::status::dashauth_status;
 use dashauth::ffi::strings::dashauth_string_free;
@@ -57,6 +58,19 @@ impl Client {
         assert_eq!(status, dashauth_status::Ok, "set_gd_url: {}", last_error());
         Client(client)
     }
+
+    /// `dashauth_client_set_credential_store`.
+    pub fn set_credential_store(&self, path: &std::path::Path) {
+        let path = cstring(path.to_str().expect("UTF-8 path"));
+        // SAFETY: a live client and a valid string.
+        let status = unsafe { dashauth_client_set_credential_store(self.0, path.as_ptr()) };
+        assert_eq!(
+            status,
+            dashauth_status::Ok,
+            "set_credential_store: {}",
+            last_error()
+        );
+    }
 }
 
 impl Drop for Client {
@@ -85,6 +99,25 @@ impl Login {
         let status =
             unsafe { dashauth_login_start(client.0, account_id, gjp2.as_ptr(), &mut login) };
         assert_eq!(status, dashauth_status::Ok, "login_start: {}", last_error());
+        Login(login)
+    }
+
+    /// `dashauth_auth_start` for `account_id` with its own gjp2.
+    pub fn authenticate(client: &Client, account_id: u32, audience: &str) -> Login {
+        let gjp2 = cstring(&gjp2_of(account_id));
+        let audience = cstring(audience);
+        let mut login = ptr::null_mut();
+        // SAFETY: a live client, valid strings and out pointer.
+        let status = unsafe {
+            dashauth_auth_start(
+                client.0,
+                account_id,
+                gjp2.as_ptr(),
+                audience.as_ptr(),
+                &mut login,
+            )
+        };
+        assert_eq!(status, dashauth_status::Ok, "auth_start: {}", last_error());
         Login(login)
     }
 

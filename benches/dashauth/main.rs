@@ -15,6 +15,7 @@ mod load;
 mod login;
 mod report;
 mod server;
+mod signin;
 mod stats;
 mod throughput;
 mod tokens;
@@ -192,6 +193,40 @@ fn crypto_rows(report: &mut Report) {
     }
 }
 
+fn signin_rows(report: &mut Report, server: &Server, runs: usize) {
+    let mut first = Vec::new();
+    let mut stored = Vec::new();
+    let mut failures = Vec::new();
+    for run in 0..runs {
+        eprintln!(
+            "one-call sign-ins: 20 through GD, 200 with the stored device, run {} …",
+            run + 1
+        );
+        let s = signin::run(server, 20, 10);
+        first.push(stats::percentiles(&s.first));
+        stored.push(stats::percentiles(&s.stored));
+        failures.extend(s.failures);
+    }
+    let (first, stored) = (median_percentiles(&first), median_percentiles(&stored));
+    report.check(
+        "`dashauth_auth_start` with the stored device, start → access token: p50 / p90 / p99",
+        format!("{} ({} failed)", fmt_percentiles(&stored), failures.len()),
+        "p50 ≤ 10 ms, all succeed",
+        stored.p50 <= Duration::from_millis(10) && failures.is_empty(),
+    );
+    report.note(
+        "`dashauth_auth_start` without a device (GD message, bot, enrolment): p50 / p90 / p99",
+        format!(
+            "{} ({:.0}× the stored-device sign-in at p50)",
+            fmt_percentiles(&first),
+            ratio(first.p50, stored.p50)
+        ),
+    );
+    if let Some(f) = failures.first() {
+        eprintln!("first failure: {f}");
+    }
+}
+
 fn login_rows(report: &mut Report, server: &Server, runs: usize) {
     let client = capi::Client::new(&server.base_url(), &server.gd_url());
     for (total, concurrency, target) in [(100, 1, 0.3), (200, 20, 1.0)] {
@@ -219,6 +254,7 @@ fn login_rows(report: &mut Report, server: &Server, runs: usize) {
             eprintln!("first failure: {f}");
         }
     }
+    signin_rows(report, server, runs);
     for (total, concurrency) in [(20, 1), (100, 10), (300, 100)] {
         eprintln!("bot cost: {total} logins at concurrency {concurrency} …");
         let cost = login::bot_cost(server, &client, total, concurrency);
