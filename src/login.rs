@@ -8,9 +8,10 @@
 //! at most [`MAX_LONG_POLL`]) and ends, so no thread outlives its login by more than one
 //! request.
 
-use crate::client::{Challenge, Client, Completion, Gjp2, Token, gd_error};
+use crate::client::{Challenge, Client, Completion, Gjp2, Token};
 use crate::error::{Error, Result};
 use crate::gd::GdError;
+use crate::gd_diagnosis::Bounds;
 use crate::protocol::AccountId;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -283,7 +284,8 @@ impl Worker {
 
     /// Sends the GD message, again after each transient failure (backing off) while the
     /// deadline leaves room for the pause; a refusal or a ban is reported at once, since
-    /// repeating it cannot help and could prolong a ban.
+    /// repeating it cannot help and could prolong a ban (a refusal after asking GD what
+    /// it meant, [`crate::gd_diagnosis`]).
     fn send_message(&self, challenge: &Challenge) -> Result<()> {
         let mut pause = UPLOAD_RETRY_PAUSE;
         loop {
@@ -296,7 +298,16 @@ impl Worker {
                     Err(e) => e,
                 };
             if !upload_failure_is_transient(&failure) || self.shared.remaining() <= pause {
-                return Err(gd_error(failure, challenge.bot_account_id));
+                // A -1 is diagnosed before the login fails, within its deadline.
+                let bounds = Bounds {
+                    timeout: self.client.timeout(),
+                    until: Some(self.shared.deadline),
+                    stopped: &|| self.shared.is_stopped(),
+                };
+                let (account, gjp2) = (self.account_id, &self.gjp2);
+                return Err(self
+                    .client
+                    .upload_error(failure, challenge, account, gjp2, &bounds));
             }
             if !self.shared.pause(pause) {
                 return Err(Error::Cancelled);

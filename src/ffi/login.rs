@@ -104,7 +104,9 @@ pub unsafe extern "C" fn dashauth_login_start(
 ///
 /// Returns PENDING while running; OK once done; once failed, the failure's status each
 /// time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
-/// unreachable, within seconds), GD_REJECTED, GD_UNAVAILABLE, NOT_FOUND, RATE_LIMITED,
+/// unreachable, within seconds), GD's -1 diagnosed as GD_BAD_CREDENTIALS,
+/// GD_BOT_BLOCKED, GD_MESSAGES_REFUSED or GD_OUTBOX_FULL (GD_REJECTED when unexplained;
+/// see dashauth_send_gd_message), GD_BLOCKED, GD_UNAVAILABLE, NOT_FOUND, RATE_LIMITED,
 /// HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
 /// CANCELLED, PANIC (an internal error of the worker thread; please report it). Also
 /// NULL_ARGUMENT.
