@@ -34,6 +34,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 const UPLOAD_RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// Longest pause between two sends of the GD message.
 const MAX_UPLOAD_RETRY_PAUSE: Duration = Duration::from_secs(4);
+/// How long before the deadline the diagnosis of a GD `-1` gives up, so that the login
+/// reports the refusal it has rather than running out of time.
+const DIAGNOSIS_MARGIN: Duration = Duration::from_millis(500);
 
 /// Where a login is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,10 +301,12 @@ impl Worker {
                     Err(e) => e,
                 };
             if !upload_failure_is_transient(&failure) || self.shared.remaining() <= pause {
-                // A -1 is diagnosed before the login fails, within its deadline.
+                // A -1 is diagnosed before the login fails, early enough that the
+                // refusal, not TIMED_OUT, is what the caller sees.
+                let until = self.shared.deadline.checked_sub(DIAGNOSIS_MARGIN);
                 let bounds = Bounds {
                     timeout: self.client.timeout(),
-                    until: Some(self.shared.deadline),
+                    until: Some(until.unwrap_or_else(Instant::now)),
                     stopped: &|| self.shared.is_stopped(),
                 };
                 let (account, gjp2) = (self.account_id, &self.gjp2);
