@@ -80,7 +80,8 @@ enum dashauth_status
    */
   DASHAUTH_STATUS_RATE_LIMITED = -8,
   /**
-   * GD answered -1: wrong gjp2, messages off, bot blocked.
+   * GD answered -1 and asking GD could not say why (a diagnosis request failed, or
+   * nothing found); the diagnosed causes have their own statuses (-15..-18).
    */
   DASHAUTH_STATUS_GD_REJECTED = -9,
   /**
