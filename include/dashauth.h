@@ -80,7 +80,8 @@ enum dashauth_status
    */
   DASHAUTH_STATUS_RATE_LIMITED = -8,
   /**
-   * GD answered -1: wrong gjp2, messages off, bot blocked.
+   * GD answered -1 and asking GD could not say why (a diagnosis request failed, or
+   * nothing found); the diagnosed causes have their own statuses (-15..-18).
    */
   DASHAUTH_STATUS_GD_REJECTED = -9,
   /**
@@ -325,13 +326,19 @@ DASHAUTH_API void dashauth_challenge_free(dashauth_challenge *challenge);
  * `gjp2` is the player's GD credential as the game stores it; it goes to GD only,
  * never to the DashAuth server.
  *
- * Blocks for one HTTP request to GD (up to the client's timeout).
+ * Blocks for one HTTP request to GD (up to the client's timeout); when GD answers -1,
+ * for up to three more, which ask GD what the -1 meant (protocol.md section 6).
  *
  * Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (account_id out of range, gjp2 empty,
- * over 256 bytes or not visible ASCII), GD_REJECTED (GD answered -1: the player should
- * refresh their login in the game, open their messages and not block the bot),
- * GD_UNAVAILABLE (GD's CDN refused or failed: try again in a few minutes), NETWORK,
- * PANIC.
+ * over 256 bytes or not visible ASCII), and for a -1 from GD: GD_BAD_CREDENTIALS (GD
+ * refuses the player's gjp2: log out and back in, in the game), GD_BOT_BLOCKED (the
+ * player blocked the bot account: unblock it), GD_MESSAGES_REFUSED (the bot does not
+ * accept the player's messages: only the server's operator can fix it),
+ * GD_OUTBOX_FULL (the player's sent messages are at GD's limit: delete some),
+ * GD_REJECTED (none of these could be established). Also GD_BLOCKED (GD's CDN or
+ * RobTop's servers block this network: waiting does not help), GD_UNAVAILABLE (GD's
+ * CDN refused, failed or rate-limits: try again in a few minutes), NETWORK, PANIC.
+ * dashauth_last_error_message says what the player should do.
  *
  * # Safety
  * `client` and `challenge` are NULL or live handles; `gjp2` is NULL or a
@@ -1067,10 +1074,10 @@ dashauth_status dashauth_login_eta_ms(const dashauth_login *login,
  *
  * Returns PENDING while running; OK once done; once failed, the failure's status each
  * time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
- * unreachable, within seconds), GD_BAD_CREDENTIALS, GD_OUTBOX_FULL, GD_BOT_BLOCKED,
- * GD_MESSAGES_REFUSED (what a -1 from GD meant), GD_REJECTED (a -1 the diagnosis could
- * not explain), GD_BLOCKED, GD_UNAVAILABLE, STORE, UNAUTHORIZED, FORBIDDEN,
- * CLOCK_SKEW, NOT_FOUND, RATE_LIMITED,
+ * unreachable, within seconds), GD's -1 diagnosed as GD_BAD_CREDENTIALS,
+ * GD_BOT_BLOCKED, GD_MESSAGES_REFUSED or GD_OUTBOX_FULL (GD_REJECTED when unexplained;
+ * see dashauth_send_gd_message), GD_BLOCKED, GD_UNAVAILABLE, STORE, UNAUTHORIZED,
+ * FORBIDDEN, CLOCK_SKEW, NOT_FOUND, RATE_LIMITED,
  * HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
  * CANCELLED, PANIC (an internal error of the worker thread; please report it). Also
  * NULL_ARGUMENT.

@@ -10,6 +10,7 @@ use crate::device_store::DeviceStore;
 use crate::error::{Error, Result};
 use crate::gd::{self, GdError};
 use crate::gd_client::GdClient;
+use crate::gd_diagnosis::{self, Bounds, Refusal};
 use crate::http::{Http, Method, Response};
 use crate::protocol::{
     self, AccessTokenData, AccountId, ChallengeData, DeviceCertificate, EnrolledDevice,
@@ -289,7 +290,11 @@ impl Client {
     }
 
     /// Sends the verification message from `account_id` to the bot through GD (the only
-    /// request that carries `gjp2`, and it goes to GD only).
+    /// request that carries `gjp2`, and it goes to GD only). When GD answers `-1`, asks
+    /// GD why (at most three more requests, [`crate::gd_diagnosis`]) and reports the
+    /// cause: [`Error::GdBadCredentials`], [`Error::GdBotBlocked`],
+    /// [`Error::GdMessagesRefused`], [`Error::GdOutboxFull`], or [`Error::GdRejected`]
+    /// when it stays unexplained.
     pub fn send_gd_message(
         &self,
         challenge: &Challenge,
@@ -297,7 +302,33 @@ impl Client {
         gjp2: &Gjp2,
     ) -> Result<()> {
         self.upload_gd_message(challenge, account_id, gjp2)
-            .map_err(|e| gd_error(e, challenge.bot_account_id))
+            .map_err(|e| {
+                let bounds = Bounds::per_request(self.timeout);
+                self.upload_error(e, challenge, account_id, gjp2, &bounds)
+            })
+    }
+
+    /// The library error for a failed upload of the verification message: GD's `-1`
+    /// diagnosed within `bounds` (see [`crate::gd_diagnosis`]), anything else as is.
+    pub(crate) fn upload_error(
+        &self,
+        e: GdError,
+        challenge: &Challenge,
+        account_id: AccountId,
+        gjp2: &Gjp2,
+        bounds: &Bounds<'_>,
+    ) -> Error {
+        match e {
+            GdError::Rejected => {
+                let refusal = Refusal {
+                    player: account_id,
+                    gjp2: gjp2.as_str(),
+                    bot: challenge.bot_account_id,
+                };
+                gd_diagnosis::explain_rejection(&self.gd(), &refusal, bounds)
+            }
+            other => gd_error(other, challenge.bot_account_id),
+        }
     }
 
     /// [`Self::send_gd_message`] with GD's own error, for callers that decide whether a

@@ -34,7 +34,8 @@ pub enum Error {
         /// The server's reason.
         message: String,
     },
-    /// GD answered `-1`: wrong gjp2, messages disabled, or the bot is blocked.
+    /// GD answered `-1` and the diagnosis ([`crate::gd_diagnosis`]) could not say why:
+    /// one of its requests failed, or it found nothing.
     GdRejected(String),
     /// GD's CDN refused the request or failed (HTML page, 5xx, garbage).
     GdUnavailable(String),

@@ -1,5 +1,6 @@
 //! The Geometry Dash codec: message encodings, form bodies and response parsing for the
-//! four message endpoints (protocol.md section 6).
+//! four message endpoints (protocol.md section 6), and the user objects (block list,
+//! profile) the client's diagnosis of a `-1` reads.
 //!
 //! Shared by the client (which sends the verification message), the server's bot (which
 //! reads its inbox) and the emulator (which answers both), so all three speak exactly the
@@ -8,6 +9,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use std::fmt;
+
+mod users;
+pub use users::{
+    GdUser, MessageSetting, UserInfo, UserList, format_user, parse_user_info, parse_user_list,
+    user_info_form, user_list_form,
+};
 
 /// The public GD servers' database URL.
 pub const DEFAULT_GD_URL: &str = "https://www.boomlings.com/database";
@@ -49,6 +56,8 @@ pub mod endpoint {
     pub const UNBLOCK_USER: &str = "unblockGJUser20.php";
     /// The caller's friend list (`type=0`) or block list (`type=1`).
     pub const GET_USER_LIST: &str = "getGJUserList20.php";
+    /// One account's profile, among it who may message the account (key 18).
+    pub const GET_USER_INFO: &str = "getGJUserInfo20.php";
 }
 
 /// Why a GD answer is not usable. The kinds call for different reactions: a CDN block

@@ -2,9 +2,10 @@
 //! client library (sending and cleaning up the verification message) and the server's bot
 //! (reading and emptying its inbox).
 
-use crate::gd::{self, Caller, GdError, MessagePage, endpoint};
+use crate::gd::{self, Caller, GdError, GdUser, MessagePage, UserInfo, UserList, endpoint};
 use crate::http::Http;
 use crate::protocol::join_url;
+use std::time::Duration;
 
 /// A GD database URL plus the transport to reach it, and who is asking (which decides
 /// the version fields of the listing and deleting forms).
@@ -43,6 +44,15 @@ impl GdClient {
     pub fn with_delete_batch(self, batch: Option<usize>) -> Self {
         GdClient {
             delete_batch: batch.filter(|n| *n > 0),
+            ..self
+        }
+    }
+
+    /// The same client with every request ending within `timeout` (connect to last
+    /// byte), for requests that must fit in what is left of a deadline.
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        GdClient {
+            http: Http::new(timeout),
             ..self
         }
     }
@@ -107,6 +117,21 @@ impl GdClient {
             expect_one(&self.post(endpoint::DELETE_MESSAGES, &form)?)?;
         }
         Ok(())
+    }
+}
+
+impl GdClient {
+    /// The accounts `account_id` blocked (`getGJUserList20.php`, `type=1`).
+    pub fn blocked_users(&self, account_id: u32, gjp2: &str) -> Result<Vec<GdUser>, GdError> {
+        let form = gd::user_list_form(self.caller, account_id, gjp2, UserList::Blocked);
+        gd::parse_user_list(&self.post(endpoint::GET_USER_LIST, &form)?)
+    }
+
+    /// The profile of `target` as `account_id` sees it (`getGJUserInfo20.php`): who may
+    /// message it, and whether the two are friends.
+    pub fn user_info(&self, account_id: u32, gjp2: &str, target: u32) -> Result<UserInfo, GdError> {
+        let form = gd::user_info_form(self.caller, target, Some((account_id, gjp2)));
+        gd::parse_user_info(&self.post(endpoint::GET_USER_INFO, &form)?)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod error;
 pub mod ffi;
 pub mod gd;
 pub mod gd_client;
+pub mod gd_diagnosis;
 pub mod http;
 pub mod keys;
 pub mod login;

@@ -514,3 +514,20 @@ fn hostile_arguments_are_refused_with_a_status() {
         S::NullArgument,
     );
 }
+
+#[test]
+fn a_refused_gd_message_is_diagnosed_in_the_one_call_sign_in_too() {
+    let server = server();
+    // The emulator ties account 7010 to the first gjp2 it sees.
+    sign_in_at(&server, &Client::for_server(&server), 7010);
+    let fresh = Client::for_server(&server);
+    let login = Login::authenticate(&fresh, 7010, "stale-gjp2", AUDIENCE);
+    let (status, _, token, _) = login.finish(STAGE_LIMIT);
+    expect(status, S::GdBadCredentials);
+    assert!(token.is_none());
+    assert!(
+        last_error().contains("log out and back in"),
+        "{}",
+        last_error()
+    );
+}

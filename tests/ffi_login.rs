@@ -1,5 +1,5 @@
 //! dashauth_login_* against the reference server: the whole flow with its stages and
-//! clean-up, CANCELLED, TIMED_OUT, NETWORK, GD_REJECTED, and polls and frees that never
+//! clean-up, CANCELLED, TIMED_OUT, NETWORK, GD_BAD_CREDENTIALS, and polls and frees that never
 //! block while the GD emulator adds latency.
 
 mod ffi_common;
@@ -126,15 +126,19 @@ fn server_shut_down_while_waiting_for_the_bot_fails_the_login_with_network() {
 }
 
 #[test]
-fn wrong_gjp2_fails_the_login_with_gd_rejected() {
+fn wrong_gjp2_fails_the_login_with_gd_bad_credentials() {
     let server = server();
     let client = Client::for_server(&server);
     let first = Login::start(&client, 3005, &gjp2_of(3005));
     expect(first.finish(Duration::from_secs(30)).0, S::Ok);
     let second = Login::start(&client, 3005, "not-the-same-gjp2");
     let (status, _, _, _) = second.finish(Duration::from_secs(30));
-    expect(status, S::GdRejected);
-    assert!(last_error().contains("Refresh Login"), "{}", last_error());
+    expect(status, S::GdBadCredentials);
+    assert!(
+        last_error().contains("log out and back in"),
+        "{}",
+        last_error()
+    );
 }
 
 #[test]

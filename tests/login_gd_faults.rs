@@ -1,6 +1,6 @@
 //! The library's login against a GD that fails 30 % of requests: transient failures of
 //! the player's message upload are retried inside the login's deadline, and GD's `-1`
-//! (a refusal that repeating cannot fix) is not.
+//! (a refusal that repeating cannot fix) is not: it is diagnosed and reported.
 
 use dashauth::client::{Client, Gjp2};
 use dashauth::error::Error;
@@ -80,13 +80,23 @@ fn logins_finish_despite_30_percent_transient_gd_faults() {
 
 #[test]
 fn only_gd_refusals_end_a_login_under_faults() {
-    // With `-1` among the faults, a login whose upload draws it fails GD_REJECTED at
-    // once; every other fault is retried, so nothing else fails.
+    // With `-1` among the faults, a login whose upload draws it is not retried: it is
+    // diagnosed and fails. The diagnosis' own requests draw faults too: a `-1` to the
+    // outbox reads as bad credentials, one to the bot's profile (of a fresh player with
+    // an empty outbox) as the bot refusing messages, and any other fault leaves the
+    // refusal unexplained. Every other fault of the upload is retried, so nothing else
+    // fails.
     let server = server();
     let outcomes = logins(&server, 8200);
     for outcome in &outcomes {
         assert!(
-            matches!(outcome, Ok(()) | Err(Error::GdRejected(_))),
+            matches!(
+                outcome,
+                Ok(())
+                    | Err(Error::GdRejected(_)
+                        | Error::GdBadCredentials(_)
+                        | Error::GdMessagesRefused(_))
+            ),
             "{outcome:?}"
         );
     }

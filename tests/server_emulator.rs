@@ -356,6 +356,67 @@ fn block_lists_refuse_messages_both_ways_and_are_listed() {
 }
 
 #[test]
+fn profiles_show_the_message_setting_and_hide_blocked_accounts() {
+    let server = start_server(|_| {});
+    let (alice, bob) = (Player::new(&server, 7851), Player::new(&server, 7852));
+    alice.create_gd_account();
+    bob.create_gd_account();
+    let profile = |viewer: &Player| {
+        let answer = as_player(
+            &server,
+            viewer,
+            endpoint::GET_USER_INFO,
+            &[("targetAccountID", "7852")],
+        );
+        gd::parse_user_info(&answer).map_err(|_| answer)
+    };
+    let shown = profile(&alice).unwrap_or_else(|a| panic!("{a}"));
+    assert_eq!(shown.user.account_id, 7852);
+    assert_eq!(shown.user.username, "Player7852");
+    assert_eq!(shown.messages, gd::MessageSetting::All);
+    assert_eq!(
+        as_player(
+            &server,
+            &bob,
+            endpoint::UPDATE_ACCOUNT_SETTINGS,
+            &[("mS", "1")]
+        ),
+        "1"
+    );
+    let friends_only = profile(&alice).unwrap_or_else(|a| panic!("{a}"));
+    assert_eq!(friends_only.messages, gd::MessageSetting::FriendsOnly);
+    assert!(!friends_only.is_friend, "the emulator has no friends");
+    assert_eq!(
+        alice.gd().user_info(7851, &alice.gjp2, 7852),
+        Ok(friends_only),
+        "the library's request reads the same"
+    );
+
+    // GD serves profiles without the caller's credentials too.
+    let anonymous = post(
+        &server,
+        endpoint::GET_USER_INFO,
+        &[("targetAccountID", "7852"), ("secret", gd::SECRET)],
+    );
+    assert!(
+        gd::parse_user_info(&anonymous.body).is_ok(),
+        "{anonymous:?}"
+    );
+    let target = [("targetAccountID", "7851")];
+    assert_eq!(as_player(&server, &bob, endpoint::BLOCK_USER, &target), "1");
+    assert_eq!(profile(&alice), Err("-1".into()), "bob blocked alice");
+    let impostor = Player::with_gjp2(&server, 7851, "wrong");
+    assert_eq!(profile(&impostor), Err("-1".into()));
+    let nobody = as_player(
+        &server,
+        &alice,
+        endpoint::GET_USER_INFO,
+        &[("targetAccountID", "999999")],
+    );
+    assert_eq!(nobody, "-1");
+}
+
+#[test]
 fn the_sent_message_limit_refuses_uploads_until_the_outbox_shrinks() {
     let server = start_server(|c| c.emulator_outbox_limit = Some(2));
     let (alice, bob) = (Player::new(&server, 7901), Player::new(&server, 7902));

@@ -138,13 +138,19 @@ pub unsafe extern "C" fn dashauth_challenge_free(challenge: *mut dashauth_challe
 /// `gjp2` is the player's GD credential as the game stores it; it goes to GD only,
 /// never to the DashAuth server.
 ///
-/// Blocks for one HTTP request to GD (up to the client's timeout).
+/// Blocks for one HTTP request to GD (up to the client's timeout); when GD answers -1,
+/// for up to three more, which ask GD what the -1 meant (protocol.md section 6).
 ///
 /// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (account_id out of range, gjp2 empty,
-/// over 256 bytes or not visible ASCII), GD_REJECTED (GD answered -1: the player should
-/// refresh their login in the game, open their messages and not block the bot),
-/// GD_UNAVAILABLE (GD's CDN refused or failed: try again in a few minutes), NETWORK,
-/// PANIC.
+/// over 256 bytes or not visible ASCII), and for a -1 from GD: GD_BAD_CREDENTIALS (GD
+/// refuses the player's gjp2: log out and back in, in the game), GD_BOT_BLOCKED (the
+/// player blocked the bot account: unblock it), GD_MESSAGES_REFUSED (the bot does not
+/// accept the player's messages: only the server's operator can fix it),
+/// GD_OUTBOX_FULL (the player's sent messages are at GD's limit: delete some),
+/// GD_REJECTED (none of these could be established). Also GD_BLOCKED (GD's CDN or
+/// RobTop's servers block this network: waiting does not help), GD_UNAVAILABLE (GD's
+/// CDN refused, failed or rate-limits: try again in a few minutes), NETWORK, PANIC.
+/// dashauth_last_error_message says what the player should do.
 ///
 /// # Safety
 /// `client` and `challenge` are NULL or live handles; `gjp2` is NULL or a

@@ -203,10 +203,10 @@ pub unsafe extern "C" fn dashauth_login_eta_ms(
 ///
 /// Returns PENDING while running; OK once done; once failed, the failure's status each
 /// time, with its message in dashauth_last_error_message: NETWORK (DashAuth server
-/// unreachable, within seconds), GD_BAD_CREDENTIALS, GD_OUTBOX_FULL, GD_BOT_BLOCKED,
-/// GD_MESSAGES_REFUSED (what a -1 from GD meant), GD_REJECTED (a -1 the diagnosis could
-/// not explain), GD_BLOCKED, GD_UNAVAILABLE, STORE, UNAUTHORIZED, FORBIDDEN,
-/// CLOCK_SKEW, NOT_FOUND, RATE_LIMITED,
+/// unreachable, within seconds), GD's -1 diagnosed as GD_BAD_CREDENTIALS,
+/// GD_BOT_BLOCKED, GD_MESSAGES_REFUSED or GD_OUTBOX_FULL (GD_REJECTED when unexplained;
+/// see dashauth_send_gd_message), GD_BLOCKED, GD_UNAVAILABLE, STORE, UNAUTHORIZED,
+/// FORBIDDEN, CLOCK_SKEW, NOT_FOUND, RATE_LIMITED,
 /// HTTP, PROTOCOL, TIMED_OUT (the bot did not see the message before the deadline),
 /// CANCELLED, PANIC (an internal error of the worker thread; please report it). Also
 /// NULL_ARGUMENT.

@@ -30,7 +30,8 @@ pub enum dashauth_status {
     Unauthorized = -7,
     /// The server asks to slow down.
     RateLimited = -8,
-    /// GD answered -1: wrong gjp2, messages off, bot blocked.
+    /// GD answered -1 and asking GD could not say why (a diagnosis request failed, or
+    /// nothing found); the diagnosed causes have their own statuses (-15..-18).
     GdRejected = -9,
     /// GD CDN refused or failed (HTML page, 5xx).
     GdUnavailable = -10,

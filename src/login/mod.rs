@@ -13,9 +13,10 @@
 
 mod auth;
 
-use crate::client::{Challenge, Client, Completion, Gjp2, Polled, Token, gd_error};
+use crate::client::{Challenge, Client, Completion, Gjp2, Polled, Token};
 use crate::error::{Error, Result};
 use crate::gd::GdError;
+use crate::gd_diagnosis::Bounds;
 use crate::protocol::AccountId;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +39,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 const UPLOAD_RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// Longest pause between two sends of the GD message.
 const MAX_UPLOAD_RETRY_PAUSE: Duration = Duration::from_secs(4);
+/// How long before the deadline the diagnosis of a GD `-1` gives up, so that the login
+/// reports the refusal it has rather than running out of time.
+const DIAGNOSIS_MARGIN: Duration = Duration::from_millis(500);
 
 /// Where a login is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,7 +374,8 @@ impl Worker {
 
     /// Sends the GD message, again after each transient failure (backing off) while the
     /// deadline leaves room for the pause; a refusal or a ban is reported at once, since
-    /// repeating it cannot help and could prolong a ban.
+    /// repeating it cannot help and could prolong a ban (a refusal after asking GD what
+    /// it meant, [`crate::gd_diagnosis`]).
     fn send_message(&self, challenge: &Challenge) -> Result<()> {
         let mut pause = UPLOAD_RETRY_PAUSE;
         loop {
@@ -383,7 +388,18 @@ impl Worker {
                     Err(e) => e,
                 };
             if !upload_failure_is_transient(&failure) || self.shared.remaining() <= pause {
-                return Err(gd_error(failure, challenge.bot_account_id));
+                // A -1 is diagnosed before the login fails, early enough that the
+                // refusal, not TIMED_OUT, is what the caller sees.
+                let until = self.shared.deadline.checked_sub(DIAGNOSIS_MARGIN);
+                let bounds = Bounds {
+                    timeout: self.client.timeout(),
+                    until: Some(until.unwrap_or_else(Instant::now)),
+                    stopped: &|| self.shared.is_stopped(),
+                };
+                let (account, gjp2) = (self.account_id, &self.gjp2);
+                return Err(self
+                    .client
+                    .upload_error(failure, challenge, account, gjp2, &bounds));
             }
             if !self.shared.pause(pause) {
                 return Err(Error::Cancelled);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// The GD endpoints the emulator serves, as metric labels.
-pub const GD_ENDPOINTS: [&str; 8] = [
+pub const GD_ENDPOINTS: [&str; 9] = [
     endpoint::UPLOAD_MESSAGE,
     endpoint::GET_MESSAGES,
     endpoint::DELETE_MESSAGES,
@@ -18,6 +18,7 @@ pub const GD_ENDPOINTS: [&str; 8] = [
     endpoint::BLOCK_USER,
     endpoint::UNBLOCK_USER,
     endpoint::GET_USER_LIST,
+    endpoint::GET_USER_INFO,
 ];
 
 /// The GD endpoints a bot calls.

@@ -1,5 +1,5 @@
 //! The embedded GD emulator (protocol.md section 7): the message endpoints of section 6
-//! and the settings and block-list endpoints the client's diagnosis reads, at
+//! and the settings, block-list and profile endpoints the client's diagnosis reads, at
 //! `/database/*.php`, with accounts and messages in memory, and injected faults and
 //! latency for tests of the unhappy paths. The bot reaches it over real HTTP, exactly as
 //! it reaches GD, and GD clients (the library, a test player) can use it too.
@@ -99,6 +99,10 @@ impl Emulator {
 
     fn answer(&self, endpoint: &str, form: &Form) -> String {
         let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        if endpoint == endpoint::GET_USER_INFO {
+            // The one endpoint GD serves without the caller's credentials.
+            return world.user_info(form).unwrap_or_else(|| "-1".into());
+        }
         let Some(account) = world.authenticate(form) else {
             return "-1".into();
         };

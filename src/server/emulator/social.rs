@@ -1,14 +1,16 @@
-//! Message settings and block lists (protocol.md section 7): the conditions under which
+//! Message settings, block lists and profiles (protocol.md section 7): the conditions under which
 //! real GD refuses a message with `-1`, so the client library's diagnosis can be tested
 //! offline.
 //!
 //! Behaviour follows the GD documentation project (github.com/Wyliemaster/gddocs,
-//! `docs/endpoints/socials/blockGJUser20.md`, `unblockGJUser20.md`, `getGJUserList20.md`):
+//! `docs/endpoints/socials/blockGJUser20.md`, `unblockGJUser20.md`, `getGJUserList20.md`,
+//! `docs/endpoints/users/getGJUserInfo20.md`):
 //! blocking and unblocking always answer `1`, whether the target exists or not; the user
 //! list answers user objects separated by `|`, `-2` when empty.
 
 use super::Form;
-use super::world::{MessageSetting, World, field, number};
+use super::world::{World, field, number};
+use crate::gd::{self, GdUser, MessageSetting, SECRET};
 
 impl World {
     /// `updateGJAccSettings20.php`: only `mS` (who may message the account) matters here;
@@ -37,8 +39,8 @@ impl World {
     }
 
     /// `getGJUserList20.php`: `type=1` is the block list, `type=0` (the default) the
-    /// friend list, always empty here. Each user is `1:username:2:user id:16:account id`
-    /// among GD's other user keys, which the emulator leaves at zero.
+    /// friend list, always empty here. Each user is a user object
+    /// ([`gd::format_user`]).
     pub(super) fn user_list(&self, account: u32, form: &Form) -> Option<String> {
         let blocks = number::<u8>(form, "type").unwrap_or(0) == 1;
         let caller = self.accounts.get(&account)?;
@@ -48,19 +50,47 @@ impl World {
             Vec::new()
         };
         ids.sort_unstable();
-        let users: Vec<String> = ids
-            .iter()
-            .filter_map(|id| {
-                let user = self.accounts.get(id)?;
-                Some(format!(
-                    "1:{}:2:{}:9:1:10:0:11:0:14:0:15:0:16:{id}:18:0:41:",
-                    user.username, user.user_id
-                ))
-            })
-            .collect();
+        let users: Vec<String> = ids.iter().filter_map(|id| self.user_object(*id)).collect();
         if users.is_empty() {
             return Some("-2".into());
         }
         Some(users.join("|"))
+    }
+
+    /// `getGJUserInfo20.php`: the profile of `targetAccountID` with its message setting
+    /// (key 18). GD reads the caller's `accountID`/`gjp2` when sent (to fill in the
+    /// friendship, key 31: never friends here) and serves the profile without them too,
+    /// so they are checked only when present. As GMDprivateServer does
+    /// (`incl/profiles/getGJUserInfo.php`), an account that blocked the caller, or that
+    /// the caller blocked, is hidden behind `-1`, as is one that does not exist.
+    pub(super) fn user_info(&mut self, form: &Form) -> Option<String> {
+        if field(form, "secret") != Some(SECRET) {
+            return None;
+        }
+        let viewer = match field(form, "accountID") {
+            Some(_) => Some(self.authenticate(form)?),
+            None => None,
+        };
+        let target: u32 = number(form, "targetAccountID")?;
+        let shown = self.accounts.get(&target)?;
+        if let Some(viewer) = viewer {
+            let hidden = shown.blocked.contains(&viewer)
+                || (self.accounts.get(&viewer)).is_some_and(|v| v.blocked.contains(&target));
+            if hidden {
+                return None;
+            }
+        }
+        self.user_object(target)
+    }
+
+    /// An account as a GD user object.
+    fn user_object(&self, account_id: u32) -> Option<String> {
+        let account = self.accounts.get(&account_id)?;
+        let user = GdUser {
+            username: account.username.clone(),
+            user_id: account.user_id,
+            account_id,
+        };
+        Some(gd::format_user(&user, account.messages_from, false))
     }
 }

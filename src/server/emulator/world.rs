@@ -2,7 +2,7 @@
 //! in-memory world, answering as GD does.
 
 use super::Form;
-use crate::gd::{self, PAGE_SIZE, PageInfo, Raw, RawMessage, SECRET};
+use crate::gd::{self, MessageSetting, PAGE_SIZE, PageInfo, Raw, RawMessage, SECRET};
 use crate::protocol::AccountId;
 use crate::server::limits::Limits;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -25,29 +25,6 @@ pub(super) struct Account {
     pub(super) messages_from: MessageSetting,
     /// Accounts it blocked (`blockGJUser20.php`).
     pub(super) blocked: HashSet<u32>,
-}
-
-/// Who may send an account private messages: the `mS` values of
-/// `updateGJAccSettings20.php` (0 all, 1 friends only, 2 none), as gd.py's
-/// `MessageState` and the GD documentation project (docs.gdprogra.me, endpoint
-/// updateGJAccSettings20) record them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) enum MessageSetting {
-    #[default]
-    All,
-    FriendsOnly,
-    None,
-}
-
-impl MessageSetting {
-    pub(super) fn from_field(value: &str) -> Option<Self> {
-        match value.trim() {
-            "0" => Some(MessageSetting::All),
-            "1" => Some(MessageSetting::FriendsOnly),
-            "2" => Some(MessageSetting::None),
-            _ => None,
-        }
-    }
 }
 
 impl Account {
