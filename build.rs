@@ -62,10 +62,10 @@ fn main() {
     // Leave the file alone when the content is unchanged, so a build does not dirty the
     // tree or trigger rebuilds of C++ code that includes it.
     let path = crate_dir.join("include/dashauth.h");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        if let Err(e) = std::fs::write(&path, text) {
-            panic!("{}: {e}", path.display());
-        }
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str())
+        && let Err(e) = std::fs::write(&path, text)
+    {
+        panic!("{}: {e}", path.display());
     }
 }
 

@@ -4,10 +4,9 @@
 
 use crate::credentials::CredentialStore;
 use crate::device::Device;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::protocol::{AccountId, Uuid};
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -32,12 +31,10 @@ fn locked<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl DeviceStore {
-    /// The credential store file at `path`, once its directory is known to be able to
-    /// hold it: a mod author learns of a wrong path when setting it, not from a player
-    /// who verifies by GD message at every launch.
+    /// The credential store file at `path`, prepared ([`CredentialStore::prepare`]).
     pub fn file(path: &Path) -> Result<DeviceStore> {
         let store = CredentialStore::new(path)?;
-        check_directory(store.path())?;
+        store.prepare()?;
         Ok(DeviceStore::File(store))
     }
 
@@ -77,35 +74,4 @@ impl DeviceStore {
             DeviceStore::File(store) => store.forget(server, account, device_id),
         }
     }
-}
-
-/// Checks that the directory of `path` exists and accepts new files, by creating and
-/// removing a probe file beside it.
-fn check_directory(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Store(format!(
-            "the directory {} of the credential store does not exist; create it first",
-            dir.display()
-        )));
-    }
-    let mut probe = path.as_os_str().to_owned();
-    probe.push(format!(".probe-{}", std::process::id()));
-    let probe = std::path::PathBuf::from(probe);
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&probe)
-        .map_err(|e| {
-            Error::Store(format!(
-                "cannot create files in {} for the credential store: {e}",
-                dir.display()
-            ))
-        })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }

@@ -539,7 +539,7 @@ fn parse_footer(footer: &str) -> Result<PageInfo, GdError> {
 /// Parses one `key:value:key:value…` message object.
 pub fn parse_message(text: &str) -> Result<Message, GdError> {
     let parts: Vec<&str> = text.trim().split(':').collect();
-    if parts.len() % 2 != 0 {
+    if !parts.len().is_multiple_of(2) {
         return Err(GdError::Malformed("odd number of key/value parts".into()));
     }
     let mut m = Message::default();

@@ -188,6 +188,26 @@ fn the_first_sign_in_verifies_by_gd_and_the_next_uses_the_stored_device_without_
 }
 
 #[test]
+fn a_missing_store_directory_is_created_when_the_store_is_named() {
+    let server = server();
+    let dir = scratch_dir("missing-dir");
+    let store = dir.join("dashauth").join("credentials.json");
+    let client = client_with_store(&server, &store);
+    assert!(dir.join("dashauth").is_dir());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("dashauth"))
+            .expect("dir")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    }
+    assert!(sign_in_at(&server, &client, 7011).sent_a_gd_message());
+    assert!(stored_device_id(&store, 7011).is_some());
+}
+
+#[test]
 fn without_a_store_a_device_lives_as_long_as_the_client() {
     let server = server();
     let client = Client::for_server(&server);
@@ -482,9 +502,14 @@ fn hostile_arguments_are_refused_with_a_status() {
     expect(set_store(&client, Path::new("")), S::InvalidArgument);
     expect(set_store(&client, &dir), S::InvalidArgument);
     expect(set_store(&client, Path::new(&huge)), S::InvalidArgument);
-    let missing = dir.join("no-such-directory").join("credentials.json");
-    expect(set_store(&client, &missing), S::Store);
-    assert!(last_error().contains("does not exist"), "{}", last_error());
+    // A file where the directory should be: nothing can be stored there.
+    let not_a_dir = dir.join("a-file");
+    std::fs::write(&not_a_dir, b"x").expect("write");
+    expect(
+        set_store(&client, &not_a_dir.join("credentials.json")),
+        S::Store,
+    );
+    assert!(last_error().contains("a-file"), "{}", last_error());
     // A refused path leaves the client as it was: still signing in, in memory.
     assert!(sign_in_at(&server, &client, 7008).sent_a_gd_message());
     assert!(!sign_in_at(&server, &client, 7008).sent_a_gd_message());

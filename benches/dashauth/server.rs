@@ -26,10 +26,10 @@ impl Backend {
     /// (bench/run.sh starts the machine's).
     pub fn available() -> Vec<Backend> {
         let mut backends = vec![Backend::Sqlite];
-        if let Ok(url) = std::env::var(testing::URL_VARIABLE) {
-            if !url.trim().is_empty() {
-                backends.push(Backend::Postgres(url));
-            }
+        if let Ok(url) = std::env::var(testing::URL_VARIABLE)
+            && !url.trim().is_empty()
+        {
+            backends.push(Backend::Postgres(url));
         }
         backends
     }

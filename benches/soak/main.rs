@@ -154,12 +154,11 @@ fn cycle(
             Err(e) => error("whoami", e.to_string()),
         }
     }
-    if handshakes {
-        if let Some(old) = device.take() {
-            if let Err(e) = client.revoke_device(&token, &old.id()) {
-                error("device revoke", e.to_string());
-            }
-        }
+    if handshakes
+        && let Some(old) = device.take()
+        && let Err(e) = client.revoke_device(&token, &old.id())
+    {
+        error("device revoke", e.to_string());
     }
     if let Err(e) = client.revoke_token(&token) {
         error("token revoke", e.to_string());

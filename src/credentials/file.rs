@@ -1,11 +1,6 @@
 //! The store file on disk: the sidecar lock, bounded reads, atomic replacement and
 //! moving an unreadable file aside.
 
-// `File::lock`, `lock_shared` and `unlock` are Rust 1.89: the library needs 1.89 from
-// this store on, while `rust-version` stays 1.85 until the lead raises it (raising it
-// turns on lints, such as let-chains for collapsible ifs, across the crate).
-#![allow(clippy::incompatible_msrv)]
-
 use super::MAX_FILE_BYTES;
 use super::format::{Contents, Unreadable};
 use crate::error::{Error, Result};
@@ -236,10 +231,10 @@ fn create_parent(path: &Path) -> Result<()> {
 /// Makes a rename durable (unix); best effort, since the rename itself has happened.
 fn sync_dir(path: &Path) {
     #[cfg(unix)]
-    if let Some(dir) = parent_of(path).or(Some(Path::new("."))) {
-        if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
-        }
+    if let Some(dir) = parent_of(path).or(Some(Path::new(".")))
+        && let Ok(dir) = File::open(dir)
+    {
+        let _ = dir.sync_all();
     }
     #[cfg(not(unix))]
     let _ = path;

@@ -93,6 +93,14 @@ impl CredentialStore {
         &self.path
     }
 
+    /// Makes the store usable now rather than at the first save: creates the missing
+    /// directories above the file (0700 on unix) and the lock file. A mod author then
+    /// learns of a path that cannot work when setting it, not from players who verify by
+    /// GD message at every launch. The store file itself is not created.
+    pub fn prepare(&self) -> Result<()> {
+        Locked::exclusive(&self.path).map(drop)
+    }
+
     /// The device saved for (server base URL, account), or None. A file that is corrupt, truncated, not UTF-8, too large
     /// or written by a newer format version is moved aside (renamed to `<file name>.corrupt-<unix ms>` next to it, never
     /// deleted) and the answer is Ok(None). An entry whose device cannot be read (bad key PEM...) is Ok(None) for that

@@ -165,11 +165,12 @@ pub unsafe extern "C" fn dashauth_client_set_login_deadline_ms(
 /// Geode mods: use one path for all DashAuth mods, e.g. a `dashauth/credentials.json`
 /// next to the mods' save directories, not each mod's own directory.
 ///
-/// Touches the disk once (checks that the directory exists and can hold the file). Sign-
-/// ins already running keep the store they started with.
+/// Touches the disk once: creates the missing directories above the file (0700 on
+/// unix) and its lock file, so a path that cannot work fails here rather than at every
+/// player's launch. Sign-ins already running keep the store they started with.
 ///
 /// Returns OK, NULL_ARGUMENT, INVALID_ARGUMENT (bad UTF-8, empty, over 4096 bytes, a
-/// directory), STORE (the directory is missing or not writable), PANIC.
+/// directory), STORE (the directory cannot be created or written), PANIC.
 ///
 /// # Safety
 /// `client` is NULL or a live client; `path` is NULL or a NUL-terminated string.

@@ -122,7 +122,7 @@ pub fn user_info_form(caller: Caller, target: u32, viewer: Option<(u32, &str)>) 
 /// missing YouTube name) but never lets one contain `:`.
 fn user_keys(text: &str) -> Result<HashMap<&str, &str>, GdError> {
     let parts: Vec<&str> = text.trim().split(':').collect();
-    if parts.len() % 2 != 0 {
+    if !parts.len().is_multiple_of(2) {
         return Err(GdError::Malformed("odd number of key/value parts".into()));
     }
     Ok(parts.chunks_exact(2).map(|kv| (kv[0], kv[1])).collect())

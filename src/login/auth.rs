@@ -24,10 +24,10 @@ impl Worker {
     pub(super) fn access_token_steps(&self, audience: &str) -> Result<Token> {
         self.step(Stage::SigningInWithDevice)?;
         let server = self.client.base_url();
-        if let Some(device) = self.client.devices().load(server, self.account_id)? {
-            if let Some(token) = self.sign_in_with(device, audience)? {
-                return Ok(token);
-            }
+        if let Some(device) = self.client.devices().load(server, self.account_id)?
+            && let Some(token) = self.sign_in_with(device, audience)?
+        {
+            return Ok(token);
         }
         self.enrol_and_sign_in(audience)
     }
@@ -49,11 +49,11 @@ impl Worker {
             // Another process may have rotated the device and kept its new key.
             if !read_again {
                 read_again = true;
-                if let Some(kept) = self.client.devices().load(server, account)? {
-                    if kept.certificate_pem() != device.certificate_pem() {
-                        device = kept;
-                        continue;
-                    }
+                if let Some(kept) = self.client.devices().load(server, account)?
+                    && kept.certificate_pem() != device.certificate_pem()
+                {
+                    device = kept;
+                    continue;
                 }
             }
             self.client

@@ -273,10 +273,10 @@ impl Config {
         if self.bot_gjp2.trim().is_empty() {
             return Err(invalid_config("the bot gjp2 is empty".into()));
         }
-        if let Some(url) = &self.gd_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid_config(format!("GD URL {url:?} is not http(s)")));
-            }
+        if let Some(url) = &self.gd_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid_config(format!("GD URL {url:?} is not http(s)")));
         }
         if let Some(url) = &self.database_url {
             // The URL is not quoted back: it usually carries a password.

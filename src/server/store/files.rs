@@ -112,9 +112,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
     move |e| DataDirError::Io(path.to_path_buf(), e)
 }
 
-// `File::try_lock` is Rust 1.89: the server (feature `server`) needs 1.89 or later,
-// while the library mods link keeps the crate's MSRV.
-#[allow(clippy::incompatible_msrv)]
 fn lock(dir: &Path) -> Result<File, DataDirError> {
     let path = dir.join(LOCK_FILE);
     let file = std::fs::OpenOptions::new()

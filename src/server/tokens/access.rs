@@ -39,13 +39,13 @@ pub async fn exchange(
     requester: Requester,
     audience: String,
 ) -> Result<AccessTokenData, ApiError> {
-    if let Some(bound) = &requester.bound_audience {
-        if *bound != audience {
-            return Err(ApiError::Forbidden(format!(
-                "audience_mismatch: this login token is bound to {bound:?} and cannot be \
+    if let Some(bound) = &requester.bound_audience
+        && *bound != audience
+    {
+        return Err(ApiError::Forbidden(format!(
+            "audience_mismatch: this login token is bound to {bound:?} and cannot be \
                  exchanged for {audience:?}"
-            )));
-        }
+        )));
     }
     let now = app.now_ms();
     let key = app.keyring.current(&app.store, now, lifetimes(app)).await?;

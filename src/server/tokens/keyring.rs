@@ -147,10 +147,10 @@ impl Keyring {
     ) -> StoreResult<Arc<SigningKey>> {
         let rotate_before = now.saturating_sub(lifetimes.rotate_every_ms);
         let keys = self.keys(store, now).await?;
-        if let Some(key) = keys.iter().find(|k| k.retired_at.is_none()) {
-            if key.created_at >= rotate_before {
-                return Ok(key.clone());
-            }
+        if let Some(key) = keys.iter().find(|k| k.retired_at.is_none())
+            && key.created_at >= rotate_before
+        {
+            return Ok(key.clone());
         }
         let record = new_record(now).ok_or_else(|| {
             crate::server::store::StoreError::Unavailable(
