@@ -38,6 +38,14 @@ fn client_with_store(server: &ServerHandle, store: &Path) -> Client {
     client
 }
 
+/// A fresh server, and a client of it with a credential store in a fresh directory.
+fn with_store(name: &str) -> (ServerHandle, PathBuf, Client) {
+    let server = server();
+    let store = scratch_dir(name).join("credentials.json");
+    let client = client_with_store(&server, &store);
+    (server, store, client)
+}
+
 fn clock_offset(client: &Client) -> i64 {
     let mut offset = I64_SENTINEL;
     // SAFETY: valid pointers.
@@ -124,10 +132,7 @@ fn quiet_gd_count(server: &ServerHandle) -> u64 {
 
 #[test]
 fn the_first_sign_in_verifies_by_gd_and_the_next_uses_the_stored_device_without_gd() {
-    let server = server();
-    let dir = scratch_dir("first-second");
-    let store = dir.join("credentials.json");
-    let client = client_with_store(&server, &store);
+    let (server, store, client) = with_store("first-second");
 
     let first = sign_in_at(&server, &client, 7001);
     assert!(first.sent_a_gd_message(), "{:?}", first.stages);
@@ -219,10 +224,7 @@ fn without_a_store_a_device_lives_as_long_as_the_client() {
 
 #[test]
 fn a_revoked_device_is_forgotten_and_one_gd_message_enrols_a_new_one() {
-    let server = server();
-    let dir = scratch_dir("revoked");
-    let store = dir.join("credentials.json");
-    let client = client_with_store(&server, &store);
+    let (server, store, client) = with_store("revoked");
     sign_in_at(&server, &client, 7003);
     let revoked = stored_device_id(&store, 7003).expect("stored");
     let token = token_for(&client, 7003);
