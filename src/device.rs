@@ -216,13 +216,14 @@ impl Device {
             nonce_header(key, self.id, key.next_nonce_timestamp_at(now)).map(|h| h.to_string())
         };
         let first = match request(&sign(&current)?) {
-            Err(Error::ClockSkew {
-                server_time_ms: Some(server_ms),
-                ..
-            }) => {
-                client
-                    .clock()
-                    .learn_exact(server_ms, crate::clock::now_ms());
+            // The refusal's Date header already taught the client the server's time (to
+            // the second); the message's server_time_ms, when a server sends it, is exact.
+            Err(Error::ClockSkew { server_time_ms, .. }) => {
+                if let Some(server_ms) = server_time_ms {
+                    client
+                        .clock()
+                        .learn_exact(server_ms, crate::clock::now_ms());
+                }
                 request(&sign(&current)?)
             }
             // Another copy of the device (a save file restored elsewhere, another
