@@ -98,7 +98,7 @@ fn example_runs_the_whole_flow_against_the_reference_server() {
     }
     // Steps 3 and 4 sign in with the stored device: one request, no GD message.
     assert_eq!(
-        stdout.matches("without a GD message").count(),
+        stdout.matches(" ms, without a GD message").count(),
         2,
         "{printed}"
     );
