@@ -39,6 +39,10 @@ pub struct Ours {
     pub keygen: Duration,
     /// ring's `generate_pkcs8` alone (the part of `keygen` that OpenSSL's keygen does).
     pub ring_generate: Duration,
+    /// ring's key pair from that PKCS#8 (`EcdsaKeyPair::from_pkcs8`,
+    /// `Ed25519KeyPair::from_pkcs8_maybe_unchecked`): the rest of `keygen`, which derives
+    /// the public key again to check it against the document's.
+    pub ring_parse: Duration,
     /// `DeviceKey::sign_nonce` (base64 of the signature of the decimal timestamp).
     pub sign: Duration,
 }
@@ -57,6 +61,20 @@ pub fn ours(key_type: KeyType) -> Ours {
             Ed25519KeyPair::generate_pkcs8(&rng).expect("Ed25519");
         }
     });
+    let pkcs8 = match key_type {
+        KeyType::P256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng),
+        _ => Ed25519KeyPair::generate_pkcs8(&rng),
+    }
+    .expect("key generation");
+    let ring_parse = per_op(|_| match key_type {
+        KeyType::P256 => {
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+                .expect("parses");
+        }
+        _ => {
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8.as_ref()).expect("parses");
+        }
+    });
     let key = DeviceKey::generate_type(key_type).expect("key generation");
     let base = dashauth::clock::now_ms();
     key.sign_nonce(base).expect("signs"); // first-use setup out of the timing
@@ -66,6 +84,7 @@ pub fn ours(key_type: KeyType) -> Ours {
     Ours {
         keygen,
         ring_generate,
+        ring_parse,
         sign,
     }
 }
