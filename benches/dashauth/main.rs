@@ -3,7 +3,7 @@
 //! against a `dashauth-server` process with its GD emulator, and ends with a table of
 //! measurement, target and verdict. Not part of `cargo test`: no timing is asserted
 //! there. `DASHAUTH_BENCH_RUNS` (default 3) sets the repeats whose medians are reported;
-//! `DASHAUTH_BENCH_ONLY=client|crypto|login|throughput|bots|tokens` runs one phase, for
+//! `DASHAUTH_BENCH_ONLY=client|crypto|keys|login|throughput|bots|tokens` runs one phase, for
 //! profiling.
 
 mod bots;
@@ -11,6 +11,7 @@ mod capi;
 mod crypto;
 mod footprint;
 mod instances;
+mod keys;
 mod load;
 mod login;
 mod report;
@@ -57,6 +58,9 @@ fn main() {
     }
     if wanted("crypto") {
         crypto_rows(&mut report);
+    }
+    if wanted("keys") {
+        key_rows(&mut report, runs);
     }
     if wanted("throughput") {
         throughput_rows(&mut report, runs);
@@ -225,6 +229,85 @@ fn signin_rows(report: &mut Report, server: &Server, runs: usize) {
     if let Some(f) = failures.first() {
         eprintln!("first failure: {f}");
     }
+}
+
+/// P-256 and Ed25519 against OpenSSL (issue 10: ≤ 1.5× for key generation and signing).
+/// Each run measures ours, then OpenSSL's, so that both see the same machine load.
+fn key_rows(report: &mut Report, runs: usize) {
+    let mut ours: Vec<[keys::Ours; 2]> = Vec::new();
+    let mut theirs: Vec<[keys::Theirs; 2]> = Vec::new();
+    let mut version = String::new();
+    for run in 0..runs {
+        eprintln!(
+            "P-256 and Ed25519 keys, ours then OpenSSL's, run {} …",
+            run + 1
+        );
+        ours.push(keys::TYPES.map(keys::ours));
+        match keys::theirs() {
+            Ok((v, figures)) => {
+                version = v;
+                theirs.push(figures);
+            }
+            Err(e) => {
+                report.check(
+                    "P-256 and Ed25519 key generation and signing",
+                    format!("OpenSSL not measured: {e}"),
+                    "≤ 1.5× OpenSSL",
+                    false,
+                );
+                return;
+            }
+        }
+    }
+    let versus = |a: Duration, b: Duration| {
+        format!(
+            "{} vs {} = {:.2}×",
+            keys::fmt_us(a),
+            keys::fmt_us(b),
+            ratio(a, b)
+        )
+    };
+    for (i, name) in ["P-256", "Ed25519"].into_iter().enumerate() {
+        let o = |f: fn(&keys::Ours) -> Duration| {
+            median(&ours.iter().map(|r| f(&r[i])).collect::<Vec<_>>())
+        };
+        let t = |f: fn(&keys::Theirs) -> Duration| {
+            median(&theirs.iter().map(|r| f(&r[i])).collect::<Vec<_>>())
+        };
+        let (keygen, their_keygen) = (o(|f| f.keygen), t(|f| f.keygen));
+        report.check(
+            &format!(
+                "{name} key generation (`DeviceKey::generate_type`) vs OpenSSL `EVP_PKEY_keygen`"
+            ),
+            versus(keygen, their_keygen),
+            "≤ 1.5×",
+            ratio(keygen, their_keygen) <= 1.5,
+        );
+        let parts = [
+            versus(o(|f| f.ring_generate), their_keygen),
+            keys::fmt_us(o(|f| f.ring_parse)),
+            keys::fmt_us(t(|f| f.keygen_pkcs8)),
+        ];
+        report.note(
+            &format!(
+                "{name} key generation in parts: ring's `generate_pkcs8` vs OpenSSL keygen; \
+                 ring's key pair from that PKCS#8; OpenSSL keygen + PKCS#8 DER"
+            ),
+            parts.join("; "),
+        );
+        let (sign, their_sign) = (o(|f| f.sign), t(|f| f.speed_sign));
+        report.check(
+            &format!("{name} nonce signing (`sign_nonce`) vs `openssl speed` sign"),
+            versus(sign, their_sign),
+            "≤ 1.5×",
+            ratio(sign, their_sign) <= 1.5,
+        );
+        report.note(
+            &format!("{name}: OpenSSL `EVP_DigestSign` of a nonce timestamp (context set up per signature)"),
+            keys::fmt_us(t(|f| f.evp_sign)),
+        );
+    }
+    report.note("OpenSSL (keys)", version);
 }
 
 fn login_rows(report: &mut Report, server: &Server, runs: usize) {
