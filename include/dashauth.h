@@ -980,10 +980,11 @@ DASHAUTH_API const char *dashauth_status_str(dashauth_status status);
 DASHAUTH_API const char *dashauth_last_error_message(void);
 
 /**
- * UNIX time in milliseconds from the system clock: the clock nonces are signed with.
+ * UNIX time in milliseconds from the device's system clock: what dashauth_sign_nonce
+ * and dashauth_nonce_header callers pass and use. Calls that take a client sign with
+ * the server's time as learned instead (see dashauth_client_clock_offset_ms).
  *
- * Returns 0 if the clock is before 1970. Does not block. Compare it with a server's
- * time to diagnose DASHAUTH_STATUS_CLOCK_SKEW.
+ * Returns 0 if the clock is before 1970. Does not block.
  */
 DASHAUTH_API int64_t dashauth_now_ms(void);
 

@@ -267,6 +267,14 @@ impl Client {
         })
     }
 
+    /// The same client keeping its devices in `devices`.
+    pub fn with_device_store(&self, devices: DeviceStore) -> Self {
+        Client {
+            devices,
+            ..self.clone()
+        }
+    }
+
     /// Where the one-call sign-in keeps devices.
     pub fn devices(&self) -> &DeviceStore {
         &self.devices

@@ -187,6 +187,16 @@ impl Device {
         self.keys().pending.clone()
     }
 
+    /// Whether `other` is this very device: the same id, certificate and keys (a
+    /// rotation keeps the id and changes the rest). The nonce clock does not count.
+    pub fn same_credentials(&self, other: &Device) -> bool {
+        let pem = |key: Option<DeviceKey>| key.and_then(|k| k.to_pkcs8_pem().ok());
+        self.id == other.id
+            && self.certificate == other.certificate
+            && pem(Some(self.key())) == pem(Some(other.key()))
+            && pem(self.pending_key()) == pem(other.pending_key())
+    }
+
     /// Whether the certificate has [`protocol::ROTATE_BEFORE_MS`] (90 days) or less left
     /// at `now_ms`.
     pub fn needs_rotation(&self, now_ms: i64) -> bool {

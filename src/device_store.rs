@@ -5,7 +5,7 @@
 use crate::credentials::CredentialStore;
 use crate::device::Device;
 use crate::error::Result;
-use crate::protocol::{AccountId, Uuid};
+use crate::protocol::AccountId;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,19 +59,20 @@ impl DeviceStore {
         }
     }
 
-    /// Forgets the device kept for (server, account) if it is still `device_id`.
-    pub fn forget(&self, server: &str, account: AccountId, device_id: &Uuid) -> Result<bool> {
+    /// Forgets the device kept for (server, account) if it is still this very device
+    /// ([`Device::same_credentials`]): another process may have rotated it meanwhile.
+    pub fn forget(&self, server: &str, account: AccountId, device: &Device) -> Result<bool> {
         match self {
             DeviceStore::Memory(map) => {
                 let mut map = locked(map);
                 let key = (server.to_string(), account.get());
-                if map.get(&key).is_some_and(|d| d.id() == *device_id) {
+                if map.get(&key).is_some_and(|d| d.same_credentials(device)) {
                     map.remove(&key);
                     return Ok(true);
                 }
                 Ok(false)
             }
-            DeviceStore::File(store) => store.forget(server, account, device_id),
+            DeviceStore::File(store) => store.forget_exact(server, account, device),
         }
     }
 }

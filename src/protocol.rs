@@ -547,7 +547,11 @@ pub fn parse_clock_skew(message: &str) -> Option<Option<i64>> {
     if !message.starts_with(NonceRejection::ClockSkew.code()) {
         return None;
     }
-    let time = message.split_once("server_time_ms=").and_then(|(_, rest)| {
+    // Ours writes `server_time_ms=<ms>`; protocol.md's wording is `server time is <ms>`.
+    let after = message
+        .split_once("server_time_ms=")
+        .or_else(|| message.split_once("server time is "));
+    let time = after.and_then(|(_, rest)| {
         let digits: String = rest
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '-')
@@ -634,6 +638,10 @@ mod tests {
         let m = clock_skew_message(1_700_000_060_000, 1_700_000_000_000);
         assert_eq!(parse_clock_skew(&m), Some(Some(1_700_000_060_000)));
         assert_eq!(parse_clock_skew("bad_signature: x"), None);
+        assert_eq!(
+            parse_clock_skew("clock_skew: server time is 1700000060000"),
+            Some(Some(1_700_000_060_000))
+        );
     }
 
     #[test]

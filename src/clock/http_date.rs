@@ -37,28 +37,37 @@ pub fn parse_http_date(text: &str) -> Option<i64> {
     let parts: Vec<&str> = text.split_ascii_whitespace().collect();
     let (day, month, year, time) = match parts.as_slice() {
         // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-        [_, day, month, year, time, "GMT"] => (*day, *month, year.parse::<i64>().ok()?, *time),
+        [_, day, month, year, time, "GMT"] => (*day, *month, number(year, 4, 4)?, *time),
         // asctime: Sun Nov  6 08:49:37 1994
-        [_, month, day, time, year] => (*day, *month, year.parse::<i64>().ok()?, *time),
+        [_, month, day, time, year] => (*day, *month, number(year, 4, 4)?, *time),
         // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
         [_, date, time, "GMT"] => {
             let mut it = date.split('-');
-            let (day, month, yy) = (it.next()?, it.next()?, it.next()?.parse::<i64>().ok()?);
+            let (day, month, yy) = (it.next()?, it.next()?, number(it.next()?, 2, 2)?);
+            if it.next().is_some() {
+                return None;
+            }
             // RFC 9110: a two-digit year more than 50 years in the future is in the past.
             let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
             (day, month, year, *time)
         }
         _ => return None,
     };
-    let day: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let day = number(day, 1, 2).filter(|d| (1..=31).contains(d))?;
     let month = MONTHS.iter().position(|m| *m == month)?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let mut hms = time.split(':').map(|p| number(p, 2, 2));
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&year) {
+    if hms.next().is_some() || h > 23 || m > 59 || s > 60 || year < 1970 {
         return None;
     }
     let days = days_from_civil(year, i64::try_from(month).ok()? + 1, day);
     Some((days * 86_400 + h * 3600 + m * 60 + s) * 1000)
+}
+
+/// A field of `min..=max` ASCII digits (no sign, no spaces), as a number.
+fn number(text: &str, min: usize, max: usize) -> Option<i64> {
+    let digits = (min..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm,
@@ -129,6 +138,10 @@ mod tests {
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, 06 Nov 1994 08:49:37 CET",
             "Sun, 06 Nov 99999999999999999999 08:49:37 GMT",
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 -1:00:00 GMT",
+            "Sun, +6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 8:49:37 GMT",
         ] {
             assert_eq!(parse_http_date(bad), None, "{bad}");
         }

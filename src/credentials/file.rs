@@ -207,6 +207,13 @@ fn parent_exists(path: &Path) -> bool {
     parent_of(path).is_none_or(Path::is_dir)
 }
 
+/// Creates the missing directories above the file (0700 on unix) and the lock file,
+/// without waiting for any lock: proves the store can work.
+pub fn prepare(path: &Path) -> Result<()> {
+    create_parent(path)?;
+    open_lock_file(path).map(drop)
+}
+
 /// Creates the missing directories above the file (0700 on unix).
 fn create_parent(path: &Path) -> Result<()> {
     let Some(parent) = parent_of(path) else {

@@ -123,6 +123,29 @@ impl Contents {
         self.entries.len() != before
     }
 
+    /// Removes the entries under `key` whose device is `device` (a [`device_value`]):
+    /// the same id, certificate and keys, whatever its nonce clock says; whether there
+    /// was one.
+    pub fn remove_same(&mut self, key: &Key, device: &Value) -> bool {
+        const IDENTITY: [&str; 4] = [
+            "device_id",
+            "certificate",
+            "private_key_pem",
+            "pending_private_key_pem",
+        ];
+        let same = |stored: Option<&Value>| {
+            stored.is_some_and(|stored| {
+                IDENTITY
+                    .iter()
+                    .all(|field| stored.get(field) == device.get(field))
+            })
+        };
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| !(key.holds(e) && same(e.get("device"))));
+        self.entries.len() != before
+    }
+
     /// The file text, after dropping the entries saved longest ago until there are at
     /// most `max_entries` and the text is at most `max_bytes`.
     pub fn bounded_text(&mut self, max_entries: usize, max_bytes: u64) -> Result<String> {

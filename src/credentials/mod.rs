@@ -98,7 +98,7 @@ impl CredentialStore {
     /// learns of a path that cannot work when setting it, not from players who verify by
     /// GD message at every launch. The store file itself is not created.
     pub fn prepare(&self) -> Result<()> {
-        Locked::exclusive(&self.path).map(drop)
+        file::prepare(&self.path)
     }
 
     /// The device saved for (server base URL, account), or None. A file that is corrupt, truncated, not UTF-8, too large
@@ -147,6 +147,33 @@ impl CredentialStore {
     /// Removes the entry for (server, account) only if it still holds `device_id` (another process may have enrolled a newer
     /// device meanwhile); returns whether it removed one.
     pub fn forget(&self, server: &str, account_id: AccountId, device_id: &Uuid) -> Result<bool> {
+        self.forget_where(server, account_id, |contents, key| {
+            contents.remove(key, device_id)
+        })
+    }
+
+    /// Removes the entry for (server, account) only if it still holds this very device:
+    /// the same id, certificate and keys. A rotation keeps the device id, so this is
+    /// what a sign-in uses: another process may have rotated the device (or kept the key
+    /// of a rotation whose reply was lost) since this one read it.
+    pub fn forget_exact(
+        &self,
+        server: &str,
+        account_id: AccountId,
+        device: &Device,
+    ) -> Result<bool> {
+        let device = format::device_value(device)?;
+        self.forget_where(server, account_id, |contents, key| {
+            contents.remove_same(key, &device)
+        })
+    }
+
+    fn forget_where(
+        &self,
+        server: &str,
+        account_id: AccountId,
+        remove: impl FnOnce(&mut Contents, &Key) -> bool,
+    ) -> Result<bool> {
         let key = Key::new(server, account_id);
         if !file::exists(&self.path)? {
             // Nothing to forget; no need to create a lock file (or its directory).
@@ -154,7 +181,7 @@ impl CredentialStore {
         }
         let mut locked = Locked::exclusive(&self.path)?;
         let mut contents = self.read_or_start_over(&mut locked)?;
-        if !contents.remove(&key, device_id) {
+        if !remove(&mut contents, &key) {
             return Ok(false);
         }
         let text = contents.bounded_text(MAX_ENTRIES, MAX_FILE_BYTES)?;

@@ -184,6 +184,33 @@ fn forget_with_a_stale_device_id_keeps_the_newer_device() {
     assert_eq!(store.forget(SERVER, account(1), &uuid(11)), Ok(false));
 }
 
+#[test]
+fn forget_exact_keeps_a_device_another_process_rotated() {
+    let dir = TempDir::new();
+    let store = dir.store();
+    let stale = device(30);
+    store
+        .save(SERVER, account(3), &stale)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Another process rotated it: same id, another key (and certificate).
+    let key = DeviceKey::generate_type(KeyType::P256)
+        .and_then(|k| k.to_pkcs8_pem())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut text: serde_json::Value =
+        serde_json::from_str(&stale.to_json().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    text["private_key_pem"] = json!(key);
+    let rotated = Device::from_json(&text.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    store
+        .save(SERVER, account(3), &rotated)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(store.forget_exact(SERVER, account(3), &stale), Ok(false));
+    assert_eq!(loaded_id(&store, SERVER, 3), Some(uuid(30)));
+    assert_eq!(store.forget_exact(SERVER, account(3), &rotated), Ok(true));
+    assert_eq!(loaded_id(&store, SERVER, 3), None);
+}
+
 /// Files that are not a store this version reads, named for the failure messages.
 fn unreadable_files() -> Vec<(&'static str, Vec<u8>)> {
     let dir = TempDir::new();

@@ -5,6 +5,7 @@ use super::status::{Failure, dashauth_status};
 use super::strings::{owned_out, str_in};
 use super::{Out, ffi_status, ffi_void};
 use crate::client::{Client, Token};
+use crate::device_store::DeviceStore;
 use std::ffi::c_char;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -184,7 +185,10 @@ pub unsafe extern "C" fn dashauth_client_set_credential_store(
         let cell = unsafe { try_ref(client.cast_const(), "client") }?;
         // SAFETY: the caller's contract.
         let path = unsafe { str_in(path, "path") }?;
-        cell.update(|c| c.with_credential_store(std::path::Path::new(path)))?;
+        // Prepared before the client's lock is taken: other threads using the client
+        // never wait for the disk.
+        let store = DeviceStore::file(std::path::Path::new(path))?;
+        cell.update(|c| Ok(c.with_device_store(store)))?;
         Ok(())
     })
 }

@@ -51,10 +51,11 @@ pub extern "C" fn dashauth_last_error_message() -> *const c_char {
     catch_unwind(last_error_ptr).unwrap_or(EMPTY.as_ptr())
 }
 
-/// UNIX time in milliseconds from the system clock: the clock nonces are signed with.
+/// UNIX time in milliseconds from the device's system clock: what dashauth_sign_nonce
+/// and dashauth_nonce_header callers pass and use. Calls that take a client sign with
+/// the server's time as learned instead (see dashauth_client_clock_offset_ms).
 ///
-/// Returns 0 if the clock is before 1970. Does not block. Compare it with a server's
-/// time to diagnose DASHAUTH_STATUS_CLOCK_SKEW.
+/// Returns 0 if the clock is before 1970. Does not block.
 #[unsafe(no_mangle)]
 pub extern "C" fn dashauth_now_ms() -> i64 {
     ffi_value(0, crate::clock::now_ms)

@@ -6,7 +6,8 @@
 //! Devices live in the client's [`DeviceStore`](crate::device_store::DeviceStore): the
 //! credential store file the mod named, or memory. Several processes may share the file,
 //! so a device that stops working is read again before it is forgotten (another process
-//! may have rotated it), and only forgotten if the file still holds that same device.
+//! may have rotated it), and only forgotten if the file still holds that very device
+//! (same id, certificate and keys).
 
 use super::{Stage, Worker};
 use crate::client::Token;
@@ -35,14 +36,11 @@ impl Worker {
     /// An access token from a kept device; `Ok(None)` when the server no longer knows it
     /// (unknown, revoked, expired, or its key replaced), which is then forgotten.
     fn sign_in_with(&self, mut device: Device, audience: &str) -> Result<Option<Token>> {
-        if device.needs_rotation(self.client.clock().server_now_ms()) {
-            self.rotate(&mut device);
-        }
         let (server, account) = (self.client.base_url(), self.account_id);
         let mut read_again = false;
-        loop {
+        let token = loop {
             match device.access_token(&self.client, audience) {
-                Ok(data) => return access_token(&data.access_token).map(Some),
+                Ok(data) => break access_token(&data.access_token)?,
                 Err(e) if !device_is_gone(&e) => return Err(e),
                 Err(_) => {}
             }
@@ -50,17 +48,24 @@ impl Worker {
             if !read_again {
                 read_again = true;
                 if let Some(kept) = self.client.devices().load(server, account)?
-                    && kept.certificate_pem() != device.certificate_pem()
+                    && !kept.same_credentials(&device)
                 {
                     device = kept;
                     continue;
                 }
             }
-            self.client
-                .devices()
-                .forget(server, account, &device.id())?;
+            // Only if the store still holds this very device. Failing to forget costs
+            // one refused request at the next sign-in, not this one.
+            let _ = self.client.devices().forget(server, account, &device);
             return Ok(None);
+        };
+        // Decided after a request, so with the server's time: a device clock months off
+        // would otherwise rotate at every launch, or never.
+        if device.needs_rotation(self.client.clock().server_now_ms()) {
+            self.obtained(&token);
+            self.rotate(&mut device);
         }
+        Ok(Some(token))
     }
 
     /// Rotates a device whose certificate has 90 days or less left, and keeps the
@@ -92,13 +97,14 @@ impl Worker {
                 Some(wait_ms),
             )
         })?;
-        self.step(Stage::EnrollingDevice)?;
-        // A device that cannot be kept still signs in now: the player verified, and the
-        // next sign-in will simply verify again.
+        // Kept at once, before a cancel or the deadline can end the sign-in: the server
+        // has registered the key and used up the challenge. A device that cannot be kept
+        // still signs in now; the next sign-in will simply verify again.
         let _ = self
             .client
             .devices()
             .save(self.client.base_url(), self.account_id, &device);
+        self.step(Stage::EnrollingDevice)?;
         let data = device.access_token(&self.client, audience)?;
         let token = access_token(&data.access_token)?;
         self.obtained(&token);

@@ -151,7 +151,10 @@ impl Shared {
 
     /// Sleeps up to `d` (never past the deadline); false when the login ended meanwhile.
     fn pause(&self, d: Duration) -> bool {
-        let until = (Instant::now() + d).min(self.deadline);
+        // `d` may come from a server's Retry-After: never overflow the clock.
+        let until = Instant::now()
+            .checked_add(d)
+            .map_or(self.deadline, |t| t.min(self.deadline));
         let mut state = self.lock();
         loop {
             self.check_deadline(&mut state);
