@@ -155,19 +155,7 @@ impl Challenge {
     }
 }
 
-/// What `challenge_complete` said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Completion {
-    /// The bot has not seen the message yet.
-    Pending {
-        /// Milliseconds until the bot next reads its inbox, when the server said.
-        next_check_ms: Option<u64>,
-    },
-    /// Validated: the token, now consumed on the server.
-    Token(Token),
-}
-
-/// What a long poll on a challenge (`client/auth/handshake`) said.
+/// What a long poll on a challenge (`challenge_complete`, `client/auth/handshake`) said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Polled<T> {
     /// The bot has not seen the message yet.
@@ -178,6 +166,9 @@ pub enum Polled<T> {
     /// Done.
     Ready(T),
 }
+
+/// What `challenge_complete` said: pending, or the token (now consumed on the server).
+pub type Completion = Polled<Token>;
 
 /// The blocking client. See the module docs.
 #[derive(Debug, Clone)]
@@ -261,10 +252,7 @@ impl Client {
     /// shared with every process and mod that names it (see [`crate::credentials`]).
     /// Checks that the file's directory can hold it.
     pub fn with_credential_store(&self, path: &std::path::Path) -> Result<Self> {
-        Ok(Client {
-            devices: DeviceStore::file(path)?,
-            ..self.clone()
-        })
+        Ok(self.with_device_store(DeviceStore::file(path)?))
     }
 
     /// The same client keeping its devices in `devices`.
@@ -363,7 +351,7 @@ impl Client {
         let path = route::challenge_complete(challenge_id, Some(wait_ms));
         let response = self.send(Method::Get, &path, None, None)?;
         if response.status == 401 {
-            return Ok(Completion::Pending {
+            return Ok(Polled::Pending {
                 next_check_ms: next_check_ms(&response.body),
             });
         }
@@ -375,7 +363,7 @@ impl Client {
         })?;
         let token = Token::parse(&token)
             .map_err(|_| Error::Protocol("the server sent a malformed token".into()))?;
-        Ok(Completion::Token(token))
+        Ok(Polled::Ready(token))
     }
 
     /// The longest `wait_ms` that fits in the per-request timeout, at most
@@ -673,17 +661,12 @@ fn status_error(response: &Response) -> Error {
 
 /// The `next_check_ms` of a pending challenge's 401, when the server sent one.
 fn next_check_ms(body: &str) -> Option<u64> {
-    match protocol::parse_payload::<serde_json::Value>(body) {
-        Ok(Payload::Failure(_)) => {
-            #[derive(serde::Deserialize)]
-            struct Pending {
-                data: Option<protocol::PendingData>,
-            }
-            serde_json::from_str::<Pending>(body).ok()?.data
-        }
-        _ => None,
+    #[derive(serde::Deserialize)]
+    struct Pending {
+        data: Option<protocol::PendingData>,
     }
-    .map(|d| d.next_check_ms)
+    let pending: Pending = serde_json::from_str(body).ok()?;
+    pending.data.map(|d| d.next_check_ms)
 }
 
 /// The envelope's `message`, else the start of the body.

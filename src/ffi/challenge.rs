@@ -6,7 +6,7 @@ use super::handles::{BoxCastable, free_box, to_boxed_mut_ptr, try_ref};
 use super::status::{Failure, dashauth_status};
 use super::strings::{EMPTY, cstring, owned_out, str_in};
 use super::{Out, ffi_status, ffi_value, ffi_void};
-use crate::client::{Challenge, Completion, Gjp2};
+use crate::client::{Challenge, Gjp2, Polled};
 use crate::error::Error;
 use crate::protocol::AccountId;
 use std::ffi::{CString, c_char};
@@ -205,8 +205,8 @@ pub unsafe extern "C" fn dashauth_poll_completion(
             )
         };
         match client.poll_completion(&cell.challenge.id, None)? {
-            Completion::Pending { .. } => Ok(dashauth_status::Pending),
-            Completion::Token(token) => {
+            Polled::Pending { .. } => Ok(dashauth_status::Pending),
+            Polled::Ready(token) => {
                 out.write(owned_out(token.as_str(), "token")?);
                 Ok(dashauth_status::Ok)
             }

@@ -13,7 +13,7 @@
 
 mod auth;
 
-use crate::client::{Challenge, Client, Completion, Gjp2, Polled, Token};
+use crate::client::{Challenge, Client, Gjp2, Polled, Token};
 use crate::error::{Error, Result};
 use crate::gd::GdError;
 use crate::gd_diagnosis::Bounds;
@@ -324,14 +324,8 @@ impl Worker {
     fn login_token_steps(&self) -> Result<Token> {
         let challenge = self.challenge_and_message()?;
         self.step(Stage::WaitingForBot)?;
-        let token = self.wait_for_bot(|wait_ms| {
-            Ok(
-                match self.client.poll_completion(&challenge.id, Some(wait_ms))? {
-                    Completion::Token(token) => Polled::Ready(token),
-                    Completion::Pending { next_check_ms } => Polled::Pending { next_check_ms },
-                },
-            )
-        })?;
+        let token =
+            self.wait_for_bot(|wait_ms| self.client.poll_completion(&challenge.id, Some(wait_ms)))?;
         self.obtained(&token);
         self.clean_up(&challenge);
         Ok(token)
